@@ -1,0 +1,1 @@
+"""MBPO with adaptive rollout lengths driven by the dynamics ensemble's uncertainty."""

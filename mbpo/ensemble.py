@@ -1,0 +1,119 @@
+"""The dynamics ensemble: N members held as one network of batched matmuls.
+
+Every layer has weights [E, in, out], so all members run in one `baddbmm` per layer and
+there is no Python loop over members. Normalisers and the elite indices are registered
+buffers, so `state_dict()` holds everything needed to use the model again.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class EnsembleLinear(nn.Module):
+    """E independent linear layers; input [E, B, in] (or [B, in], shared) -> [E, B, out]."""
+
+    def __init__(self, ensemble_size: int, in_features: int, out_features: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(ensemble_size, in_features, out_features))
+        self.bias = nn.Parameter(torch.zeros(ensemble_size, 1, out_features))
+        # MBPO's initialisation: truncated normal with std 1 / (2 sqrt(fan_in)).
+        std = 1.0 / (2.0 * math.sqrt(in_features))
+        nn.init.trunc_normal_(self.weight, std=std, a=-2 * std, b=2 * std)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() == 2:
+            x = x.unsqueeze(0).expand(self.weight.shape[0], -1, -1)
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class Standardizer(nn.Module):
+    """Per-dimension mean/std fitted on real data; a near-constant dimension gets std 1."""
+
+    def __init__(self, dim: int, min_std: float = 1e-6):
+        super().__init__()
+        self.min_std = min_std
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("std", torch.ones(dim))
+
+    @torch.no_grad()
+    def fit(self, x: Tensor) -> None:
+        std = x.std(dim=0) if x.shape[0] > 1 else torch.ones_like(self.std)
+        self.mean.copy_(x.mean(dim=0))
+        self.std.copy_(torch.where(std < self.min_std, torch.ones_like(std), std))
+
+    def normalize(self, x: Tensor) -> Tensor:
+        return (x - self.mean) / self.std
+
+    def denormalize(self, x: Tensor) -> Tensor:
+        return x * self.std + self.mean
+
+
+class GaussianEnsemble(nn.Module):
+    """Predicts [delta_obs, reward] in standardised target space, per member.
+
+    `probabilistic=True` adds a log-variance head with MBPO's learned soft bounds;
+    `False` is the mean-only variant trained by MSE.
+    """
+
+    def __init__(self, obs_dim: int, act_dim: int, ensemble_size: int = 7, num_elites: int = 5,
+                 hidden_size: int = 200, num_layers: int = 4, probabilistic: bool = True):
+        super().__init__()
+        if ensemble_size < 1:
+            raise ValueError(f"model.ensemble.ensemble_size must be >= 1, got {ensemble_size}")
+        if not 1 <= num_elites <= ensemble_size:
+            raise ValueError(
+                f"model.ensemble.num_elites must be in [1, ensemble_size={ensemble_size}], "
+                f"got {num_elites}"
+            )
+        if hidden_size < 1 or num_layers < 1:
+            raise ValueError(
+                f"model.ensemble.hidden_size and num_layers must be >= 1, got {hidden_size}, "
+                f"{num_layers}"
+            )
+        self.obs_dim, self.act_dim = obs_dim, act_dim
+        self.ensemble_size, self.num_elites = ensemble_size, num_elites
+        self.probabilistic = probabilistic
+        in_dim, self.out_dim = obs_dim + act_dim, obs_dim + 1
+        sizes = [in_dim] + [hidden_size] * num_layers
+        self.hidden = nn.ModuleList(
+            EnsembleLinear(ensemble_size, i, o) for i, o in zip(sizes[:-1], sizes[1:])
+        )
+        head_dim = 2 * self.out_dim if probabilistic else self.out_dim
+        self.head = EnsembleLinear(ensemble_size, hidden_size, head_dim)
+        if probabilistic:
+            self.max_logvar = nn.Parameter(torch.full((ensemble_size, 1, self.out_dim), 0.5))
+            self.min_logvar = nn.Parameter(torch.full((ensemble_size, 1, self.out_dim), -10.0))
+        self.input_norm = Standardizer(in_dim)
+        self.target_norm = Standardizer(self.out_dim)
+        self.register_buffer("elite_idx", torch.arange(num_elites))
+
+    @property
+    def linear_layers(self) -> list[EnsembleLinear]:
+        return [*self.hidden, self.head]
+
+    def forward(self, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor | None]:
+        """obs/act [B, .] shared by all members or [E, B, .] per member -> mean, logvar [E, B, D]."""
+        return self.forward_inputs(torch.cat([obs, act], dim=-1))
+
+    def forward_inputs(self, inputs: Tensor) -> tuple[Tensor, Tensor | None]:
+        x = self.input_norm.normalize(inputs)
+        for layer in self.hidden:
+            x = F.silu(layer(x))
+        out = self.head(x)
+        if not self.probabilistic:
+            return out, None
+        mean, raw_logvar = out.split(self.out_dim, dim=-1)
+        # Soft bounds (Chua et al. 2018, PETS appendix A.1): keep logvar in a learned range.
+        logvar = self.max_logvar - F.softplus(self.max_logvar - raw_logvar)
+        logvar = self.min_logvar + F.softplus(logvar - self.min_logvar)
+        return mean, logvar
+
+    def to_raw(self, normalized_targets: Tensor) -> tuple[Tensor, Tensor]:
+        """Standardised [.., obs_dim + 1] -> (delta_obs, reward) in env units."""
+        raw = self.target_norm.denormalize(normalized_targets)
+        return raw[..., :-1], raw[..., -1]

@@ -1,0 +1,124 @@
+"""Fits the dynamics ensemble on all real data, MBPO-style.
+
+Gaussian NLL (or MSE for the mean-only variant) on bootstrapped minibatches, per-layer
+weight decay, a holdout split, early stopping on holdout MSE with per-member snapshots,
+and elites chosen as the members with the lowest holdout MSE.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from mbpo.ensemble import GaussianEnsemble
+
+
+class EnsembleTrainer:
+    def __init__(self, model: GaussianEnsemble, lr: float = 1e-3, batch_size: int = 256,
+                 weight_decays: Sequence[float] = (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4),
+                 holdout_ratio: float = 0.2, max_holdout: int = 5000, patience: int = 5,
+                 min_improvement: float = 0.01, max_epochs: int | None = None):
+        n_layers = len(model.linear_layers)
+        if len(weight_decays) != n_layers:
+            raise ValueError(
+                f"model.trainer.weight_decays needs one value per linear layer ({n_layers}), "
+                f"got {len(weight_decays)}"
+            )
+        if batch_size < 1:
+            raise ValueError(f"model.trainer.batch_size must be >= 1, got {batch_size}")
+        if not 0.0 < holdout_ratio < 1.0:
+            raise ValueError(f"model.trainer.holdout_ratio must be in (0, 1), got {holdout_ratio}")
+        if patience < 1:
+            raise ValueError(f"model.trainer.patience must be >= 1, got {patience}")
+        if max_epochs is not None and max_epochs < 1:
+            raise ValueError(f"model.trainer.max_epochs must be >= 1 or null, got {max_epochs}")
+        self.model = model
+        self.batch_size = batch_size
+        self.weight_decays = list(weight_decays)
+        self.holdout_ratio, self.max_holdout = holdout_ratio, max_holdout
+        self.patience, self.min_improvement = patience, min_improvement
+        self.max_epochs = max_epochs
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
+        """Per-member mean NLL (or MSE), summed over members, plus decay and logvar bounds."""
+        mean, logvar = self.model.forward_inputs(inputs)  # [E, B, D]
+        if logvar is None:
+            fit = ((mean - targets) ** 2).mean(dim=(1, 2)).sum()
+        else:
+            nll = (mean - targets) ** 2 * torch.exp(-logvar) + logvar
+            fit = nll.mean(dim=(1, 2)).sum()
+            fit = fit + 0.01 * (self.model.max_logvar.sum() - self.model.min_logvar.sum())
+        decay = sum(
+            d * 0.5 * (layer.weight**2).sum()
+            for d, layer in zip(self.weight_decays, self.model.linear_layers)
+        )
+        return fit + decay
+
+    @torch.no_grad()
+    def holdout_mse(self, inputs: Tensor, targets: Tensor) -> Tensor:
+        """Per-member MSE of the mean in standardised units: [E]."""
+        mean, _ = self.model.forward_inputs(inputs)
+        return ((mean - targets) ** 2).mean(dim=(1, 2))
+
+    def fit(self, obs: Tensor, act: Tensor, rew: Tensor, next_obs: Tensor) -> dict[str, float]:
+        model = self.model
+        inputs = torch.cat([obs, act], dim=-1)
+        raw_targets = torch.cat([next_obs - obs, rew.unsqueeze(-1)], dim=-1)
+        model.input_norm.fit(inputs)
+        model.target_norm.fit(raw_targets)
+        targets = model.target_norm.normalize(raw_targets)
+
+        n = inputs.shape[0]
+        n_hold = min(int(n * self.holdout_ratio), self.max_holdout)
+        perm = torch.randperm(n, device=inputs.device)
+        hold, train = perm[:n_hold], perm[n_hold:]
+        hold_x, hold_y = inputs[hold], targets[hold]
+        train_x, train_y = inputs[train], targets[train]
+        n_train, n_members = train.shape[0], model.ensemble_size
+        if n_hold == 0:  # too little data to hold out: validate on the training set
+            hold_x, hold_y = train_x, train_y
+
+        # One bootstrap draw per member per fit (drawing anew each epoch would give every
+        # member the same data on average); only the order is reshuffled each epoch.
+        bootstrap = torch.randint(n_train, (n_members, n_train), device=inputs.device)
+        best = self.holdout_mse(hold_x, hold_y)
+        best_state = {k: v.clone() for k, v in model.named_parameters()}
+        epochs, since_improved, train_loss = 0, 0, float("nan")
+        while since_improved < self.patience and (
+            self.max_epochs is None or epochs < self.max_epochs
+        ):
+            order = bootstrap.gather(1, torch.rand(n_members, n_train, device=inputs.device)
+                                     .argsort(dim=1))
+            total = torch.zeros((), device=inputs.device)
+            for start in range(0, n_train, self.batch_size):
+                idx = order[:, start : start + self.batch_size]  # [E, b]
+                loss = self.loss(train_x[idx], train_y[idx])
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                total += loss.detach()
+            epochs += 1
+            train_loss = float(total) / -(-n_train // self.batch_size)
+            mse = self.holdout_mse(hold_x, hold_y)
+            improved = (best - mse) / best.clamp_min(1e-12) > self.min_improvement  # [E]
+            if improved.any():
+                best = torch.where(improved, mse, best)
+                for name, p in model.named_parameters():
+                    best_state[name][improved] = p.detach()[improved]
+                since_improved = 0
+            else:
+                since_improved += 1
+
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                p.copy_(best_state[name])
+        mse = self.holdout_mse(hold_x, hold_y)
+        model.elite_idx.copy_(mse.argsort()[: model.num_elites])
+        return {
+            "train_loss": train_loss,
+            "holdout_mse": float(mse[model.elite_idx].mean()),
+            "epochs": float(epochs),
+        }

@@ -1,0 +1,149 @@
+"""Soft actor-critic (Haarnoja et al. 2018) as MBPO uses it.
+
+Tanh-squashed Gaussian policy with the exact log-prob correction, twin Q fused into one
+two-member ensemble network, Polyak-averaged targets, automatic entropy tuning.
+`update` returns detached metric tensors; only the loop turns them into numbers.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mbpo.buffer import Batch
+from mbpo.ensemble import EnsembleLinear
+
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+def mlp(in_dim: int, out_dim: int, hidden_size: int, num_layers: int) -> nn.Sequential:
+    sizes = [in_dim] + [hidden_size] * num_layers
+    layers: list[nn.Module] = []
+    for i, o in zip(sizes[:-1], sizes[1:]):
+        layers += [nn.Linear(i, o), nn.ReLU()]
+    return nn.Sequential(*layers, nn.Linear(sizes[-1], out_dim))
+
+
+class Actor(nn.Module):
+    def __init__(self, obs_dim: int, act_dim: int, hidden_size: int, num_layers: int,
+                 action_low: np.ndarray, action_high: np.ndarray):
+        super().__init__()
+        self.net = mlp(obs_dim, 2 * act_dim, hidden_size, num_layers)
+        low = torch.as_tensor(action_low, dtype=torch.float32)
+        high = torch.as_tensor(action_high, dtype=torch.float32)
+        self.register_buffer("scale", (high - low) / 2)
+        self.register_buffer("offset", (high + low) / 2)
+
+    def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        mean, log_std = self.net(obs).chunk(2, dim=-1)
+        # Smoothly squash log_std into [LOG_STD_MIN, LOG_STD_MAX] (as in cleanrl's SAC).
+        log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1)
+        return mean, log_std
+
+    def sample(self, obs: Tensor) -> tuple[Tensor, Tensor]:
+        """Reparameterised action in env units and its log-density [B]."""
+        mean, log_std = self(obs)
+        u = mean + log_std.exp() * torch.randn_like(mean)
+        gauss_logp = (-0.5 * ((u - mean) / log_std.exp()) ** 2 - log_std
+                      - 0.5 * math.log(2 * math.pi)).sum(-1)
+        # log(1 - tanh(u)^2) computed stably as 2 * (log 2 - u - softplus(-2u)) (SAC app. C).
+        squash = (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
+        logp = gauss_logp - squash - self.scale.log().sum()
+        return torch.tanh(u) * self.scale + self.offset, logp
+
+    def deterministic(self, obs: Tensor) -> Tensor:
+        mean, _ = self(obs)
+        return torch.tanh(mean) * self.scale + self.offset
+
+
+class TwinCritic(nn.Module):
+    """Both Q networks as one 2-member ensemble: one batched matmul per layer."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden_size: int, num_layers: int):
+        super().__init__()
+        sizes = [obs_dim + act_dim] + [hidden_size] * num_layers + [1]
+        self.layers = nn.ModuleList(EnsembleLinear(2, i, o) for i, o in zip(sizes[:-1], sizes[1:]))
+        for layer in self.layers:  # PyTorch's nn.Linear initialisation, as usual for SAC
+            bound = 1.0 / math.sqrt(layer.weight.shape[1])
+            nn.init.uniform_(layer.weight, -bound, bound)
+            nn.init.uniform_(layer.bias, -bound, bound)
+
+    def forward(self, obs: Tensor, act: Tensor) -> Tensor:
+        x = torch.cat([obs, act], dim=-1)
+        for layer in self.layers[:-1]:
+            x = F.relu(layer(x))
+        return self.layers[-1](x).squeeze(-1)  # [2, B]
+
+
+class SAC(nn.Module):
+    def __init__(self, obs_dim: int, act_dim: int, action_low: np.ndarray,
+                 action_high: np.ndarray, hidden_size: int = 256, num_layers: int = 2,
+                 lr: float = 3e-4, gamma: float = 0.99, tau: float = 0.005,
+                 batch_size: int = 256, init_alpha: float = 1.0,
+                 target_entropy: float | None = None):
+        super().__init__()
+        if not 0.0 <= gamma < 1.0:
+            raise ValueError(f"agent.gamma must be in [0, 1), got {gamma}")
+        if not 0.0 < tau <= 1.0:
+            raise ValueError(f"agent.tau must be in (0, 1], got {tau}")
+        if batch_size < 1:
+            raise ValueError(f"agent.batch_size must be >= 1, got {batch_size}")
+        if init_alpha <= 0:
+            raise ValueError(f"agent.init_alpha must be > 0, got {init_alpha}")
+        self.gamma, self.tau, self.batch_size = gamma, tau, batch_size
+        self.target_entropy = float(-act_dim if target_entropy is None else target_entropy)
+        self.actor = Actor(obs_dim, act_dim, hidden_size, num_layers, action_low, action_high)
+        self.critic = TwinCritic(obs_dim, act_dim, hidden_size, num_layers)
+        self.critic_target = TwinCritic(obs_dim, act_dim, hidden_size, num_layers)
+        self.critic_target.load_state_dict(self.critic.state_dict())
+        self.critic_target.requires_grad_(False)
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(init_alpha)))
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=lr)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=lr)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=lr)
+
+    @torch.no_grad()
+    def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
+        """One env action from a host observation."""
+        x = torch.as_tensor(obs, dtype=torch.float32, device=self.log_alpha.device).unsqueeze(0)
+        a = self.actor.deterministic(x) if deterministic else self.actor.sample(x)[0]
+        return a.squeeze(0).cpu().numpy()
+
+    def update(self, batch: Batch) -> dict[str, Tensor]:
+        alpha = self.log_alpha.exp().detach()
+        with torch.no_grad():
+            next_act, next_logp = self.actor.sample(batch.next_obs)
+            next_q = self.critic_target(batch.next_obs, next_act).min(dim=0).values
+            target = batch.rew + self.gamma * (1.0 - batch.terminated) * (next_q - alpha * next_logp)
+        q = self.critic(batch.obs, batch.act)  # [2, B]
+        critic_loss = ((q - target) ** 2).mean(dim=1).sum()
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+
+        act, logp = self.actor.sample(batch.obs)
+        q_pi = self.critic(batch.obs, act).min(dim=0).values
+        actor_loss = (alpha * logp - q_pi).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward(inputs=list(self.actor.parameters()))  # no critic grads accumulate
+        self.actor_opt.step()
+
+        alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
+        self.alpha_opt.zero_grad(set_to_none=True)
+        alpha_loss.backward()
+        self.alpha_opt.step()
+
+        with torch.no_grad():
+            torch._foreach_lerp_(list(self.critic_target.parameters()),
+                                 list(self.critic.parameters()), self.tau)
+        return {
+            "critic_loss": critic_loss.detach(),
+            "actor_loss": actor_loss.detach(),
+            "alpha": alpha,
+            "entropy": -logp.detach().mean(),
+            "q_mean": q.detach().mean(),
+        }

@@ -1,0 +1,103 @@
+"""Rollout schedules: how long the model rollouts of one phase are.
+
+Every schedule has the same small interface: `plan(epoch, uncertainty)` returns the
+horizon of this phase and, optionally, a per-sample rule that ends rollouts early.
+Schedules never reach into the model: they see only the per-sample epistemic variance
+of this phase's start states, measured by the loop before rolling out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import NamedTuple, Protocol
+
+from torch import Tensor
+
+SampleMask = Callable[[Tensor, int], Tensor]
+"""(per-sample uncertainty [B], step index) -> bool [B], True where the sample continues."""
+
+
+class RolloutPlan(NamedTuple):
+    horizon: int
+    keep: SampleMask | None = None
+
+
+class RolloutSchedule(Protocol):
+    max_horizon: int
+    needs_uncertainty: bool
+
+    def plan(self, epoch: int, uncertainty: Tensor) -> RolloutPlan: ...
+
+
+def _check_horizon(name: str, value: int) -> None:
+    if not isinstance(value, int) or value < 1:
+        raise ValueError(f"rollout.{name} must be an integer >= 1, got {value!r}")
+
+
+class FixedHorizon:
+    """The same horizon every phase."""
+
+    def __init__(self, h: int):
+        _check_horizon("h", h)
+        self.h = self.max_horizon = h
+        self.needs_uncertainty = False
+
+    def plan(self, epoch: int, uncertainty: Tensor) -> RolloutPlan:
+        return RolloutPlan(self.h)
+
+
+class LinearHorizon:
+    """MBPO's schedule: h_a up to epoch_a, linear to h_b at epoch_b, then h_b (floored, as MBPO)."""
+
+    def __init__(self, epoch_a: int, epoch_b: int, h_a: int, h_b: int):
+        _check_horizon("h_a", h_a)
+        _check_horizon("h_b", h_b)
+        if not 0 <= epoch_a < epoch_b:
+            raise ValueError(
+                f"rollout.epoch_a and rollout.epoch_b need 0 <= epoch_a < epoch_b, "
+                f"got {epoch_a}, {epoch_b}"
+            )
+        self.epoch_a, self.epoch_b, self.h_a, self.h_b = epoch_a, epoch_b, h_a, h_b
+        self.max_horizon = max(h_a, h_b)
+        self.needs_uncertainty = False
+
+    def horizon(self, epoch: int) -> int:
+        if epoch <= self.epoch_a:
+            return self.h_a
+        frac = min((epoch - self.epoch_a) / (self.epoch_b - self.epoch_a), 1.0)
+        return int(self.h_a + frac * (self.h_b - self.h_a))
+
+    def plan(self, epoch: int, uncertainty: Tensor) -> RolloutPlan:
+        return RolloutPlan(self.horizon(epoch))
+
+
+def adaptive_horizon(var: float, beta: float, h_base: float, h_min: int, h_max: int) -> int:
+    """H = clip(round(h_base * exp(-beta * var)), h_min, h_max), rounding half up.
+
+    Rounding to nearest (not MBPO's floor) lets H reach h_base when the model is nearly
+    certain; with floor any Var > 0 would cap H at h_base - 1.
+    """
+    return int(min(max(math.floor(h_base * math.exp(-beta * var) + 0.5), h_min), h_max))
+
+
+class AdaptiveHorizon:
+    """The mission's rule, driven by the mean epistemic variance of this phase's start states."""
+
+    def __init__(self, beta: float, h_min: int, h_max: int, h_base: float | None = None):
+        _check_horizon("h_min", h_min)
+        _check_horizon("h_max", h_max)
+        if h_min > h_max:
+            raise ValueError(f"rollout.h_min ({h_min}) must be <= rollout.h_max ({h_max})")
+        if not beta >= 0:
+            raise ValueError(f"rollout.beta must be >= 0, got {beta}")
+        if h_base is not None and not h_base > 0:
+            raise ValueError(f"rollout.h_base must be > 0 or null (= h_max), got {h_base}")
+        self.beta, self.h_min, self.h_max = beta, h_min, h_max
+        self.h_base = float(h_max if h_base is None else h_base)
+        self.max_horizon = h_max
+        self.needs_uncertainty = True
+
+    def plan(self, epoch: int, uncertainty: Tensor) -> RolloutPlan:
+        var = float(uncertainty.mean())
+        return RolloutPlan(adaptive_horizon(var, self.beta, self.h_base, self.h_min, self.h_max))

@@ -1,0 +1,120 @@
+"""Entry point: `python -m mbpo.train env=halfcheetah rollout=adaptive`.
+
+`train(cfg, run_dir)` is a plain function (tests call it in-process); `main` is the thin
+Hydra wrapper that returns the final eval return for sweeps to optimise.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+import hydra
+import numpy as np
+import torch
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from mbpo.buffer import TransitionBuffer
+from mbpo.config import register_configs
+from mbpo.envs import make_env, termination_fn
+from mbpo.logger import RunLogger
+from mbpo.loop import Components, LoopSettings, run_mbpo
+
+register_configs()
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("device=cuda was requested but torch finds no CUDA device")
+    return torch.device(name)
+
+
+def loop_settings(cfg: DictConfig) -> LoopSettings:
+    settings = LoopSettings(**{f: cfg[f] for f in LoopSettings.__dataclass_fields__})
+    positive = ["total_steps", "epoch_length", "model_train_freq", "updates_per_step",
+                "rollout_batch_size", "rollout_chunk_size", "model_retain_epochs",
+                "eval_every", "eval_episodes", "log_every"]
+    for name in positive:
+        if getattr(settings, name) < 1:
+            raise ValueError(f"{name} must be >= 1, got {getattr(settings, name)}")
+    if not 0 <= settings.init_steps < settings.total_steps:
+        raise ValueError(
+            f"init_steps must be in [0, total_steps={settings.total_steps}), got {settings.init_steps}"
+        )
+    if not 0.0 <= settings.real_ratio <= 1.0:
+        raise ValueError(f"real_ratio must be in [0, 1], got {settings.real_ratio}")
+    return settings
+
+
+def build(cfg: DictConfig, device: torch.device, settings: LoopSettings) -> Components:
+    """Instantiate every component; run-time sizes go in as arguments, never into cfg."""
+    env_kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True)
+    env = make_env(cfg.env.id, env_kwargs)
+    eval_env = make_env(cfg.env.id, env_kwargs)
+    obs_dim = env.observation_space.shape[0]
+    act_dim = env.action_space.shape[0]
+    model = instantiate(cfg.model.ensemble, obs_dim=obs_dim, act_dim=act_dim).to(device)
+    trainer = instantiate(cfg.model.trainer, model=model)
+    agent = instantiate(cfg.agent, obs_dim=obs_dim, act_dim=act_dim,
+                        action_low=env.action_space.low,
+                        action_high=env.action_space.high).to(device)
+    schedule = instantiate(cfg.rollout)
+    if schedule.needs_uncertainty and model.ensemble_size < 2:
+        raise ValueError(
+            f"model.ensemble.ensemble_size must be >= 2 for rollout={type(schedule).__name__}, "
+            f"which needs the members' disagreement; got {model.ensemble_size}"
+        )
+    return Components(
+        env=env,
+        eval_env=eval_env,
+        terminated_fn=termination_fn(cfg.env.id, env_kwargs),
+        agent=agent,
+        model=model,
+        trainer=trainer,
+        schedule=schedule,
+        real_buffer=TransitionBuffer(obs_dim, act_dim, settings.total_steps, device),
+        model_buffer=TransitionBuffer(
+            obs_dim, act_dim, settings.model_buffer_capacity(schedule.max_horizon), device
+        ),
+    )
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def train(cfg: DictConfig, run_dir: Path, console: bool = True) -> dict[str, float]:
+    """Run one MBPO training job, logging to `run_dir`; returns final/best return."""
+    settings = loop_settings(cfg)
+    device = resolve_device(str(cfg.device.value if hasattr(cfg.device, "value") else cfg.device))
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
+    seed_everything(cfg.seed)
+    components = build(cfg, device, settings)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log = RunLogger(run_dir, console=console)
+    log.text("config", "```\n" + OmegaConf.to_yaml(cfg, resolve=True) + "\n```")
+    log.line(f"run dir {run_dir} | device {device} | torch threads {torch.get_num_threads()}")
+    try:
+        summary = run_mbpo(components, settings, log, cfg.seed)
+    finally:
+        log.close()
+        components.env.close()
+        components.eval_env.close()
+    return summary.as_dict()
+
+
+@hydra.main(version_base=None, config_path="../conf", config_name="config")
+def main(cfg: DictConfig) -> float:
+    result = train(cfg, Path(HydraConfig.get().runtime.output_dir))
+    return result["final_return"]
+
+
+if __name__ == "__main__":
+    main()

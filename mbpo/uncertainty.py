@@ -1,0 +1,17 @@
+"""Epistemic uncertainty as a pure function of the members' predicted means."""
+
+from __future__ import annotations
+
+from torch import Tensor
+
+
+def epistemic_variance(means: Tensor) -> Tensor:
+    """Per-sample disagreement of the members: [E, B, D] -> [B].
+
+    Var = 1/(N-1) * sum_i (mu_i - mean_mu)^2 over the N members, averaged over the output
+    dimensions. Given means in the model's standardised target space, so one beta means the
+    same thing in every env. Reductions run in fp32 whatever the input precision.
+    """
+    if means.shape[0] < 2:
+        raise ValueError(f"epistemic variance needs at least 2 ensemble members, got {means.shape[0]}")
+    return means.float().var(dim=0, correction=1).mean(dim=-1)

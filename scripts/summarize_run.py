@@ -1,0 +1,38 @@
+"""Print a run's TensorBoard scalars back from its event files: first, last, min, max per tag.
+
+Usage: python scripts/summarize_run.py RUN_DIR [TAG_PREFIX ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+
+def read_scalars(run_dir: Path) -> dict[str, list[tuple[int, float]]]:
+    acc = EventAccumulator(str(run_dir), size_guidance={"scalars": 0})
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("prefixes", nargs="*", help="only tags starting with one of these")
+    args = parser.parse_args()
+    scalars = read_scalars(args.run_dir)
+    if not scalars:
+        raise SystemExit(f"no scalars under {args.run_dir}")
+    print(f"{'tag':32s} {'n':>5s} {'first':>12s} {'last':>12s} {'min':>12s} {'max':>12s}  last step")
+    for tag in sorted(scalars):
+        if args.prefixes and not tag.startswith(tuple(args.prefixes)):
+            continue
+        values = [v for _, v in scalars[tag]]
+        print(f"{tag:32s} {len(values):5d} {values[0]:12.4g} {values[-1]:12.4g} "
+              f"{min(values):12.4g} {max(values):12.4g}  {scalars[tag][-1][0]}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""Every option of every config group composes, resolves and instantiates."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+
+from mbpo.train import build, loop_settings
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def options(group):
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def test_groups_offer_the_documented_options():
+    assert options("env") == ["ant", "halfcheetah", "hopper", "humanoid", "inverted_pendulum",
+                              "walker2d"]
+    assert options("model") == ["deterministic_ensemble", "gaussian_ensemble"]
+    assert options("agent") == ["sac"]
+    assert options("rollout") == ["adaptive", "fixed", "linear"]
+
+
+@pytest.mark.parametrize("env", options("env"))
+def test_every_env_composes_and_builds(make_cfg, env):
+    cfg = make_cfg(f"env={env}", "experiment=debug")
+    c = build(cfg, torch.device("cpu"), loop_settings(cfg))
+    obs_dim = c.env.observation_space.shape[0]
+    assert c.model.obs_dim == obs_dim and c.agent.target_entropy == cfg.env.target_entropy
+    c.env.close()
+    c.eval_env.close()
+
+
+@pytest.mark.parametrize("env", options("env"))
+@pytest.mark.parametrize("rollout", options("rollout"))
+@pytest.mark.parametrize("model", options("model"))
+def test_paper_configs_resolve(make_cfg, env, rollout, model):
+    cfg = make_cfg(f"env={env}", f"rollout={rollout}", f"model={model}")
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    assert resolved["total_steps"] == cfg.env.total_steps
+    assert resolved["model"]["ensemble"]["probabilistic"] == (model == "gaussian_ensemble")
+    from hydra.utils import instantiate
+
+    assert instantiate(cfg.rollout).max_horizon >= 1
+
+
+def test_linear_schedule_reads_the_env_paper_values(make_cfg):
+    cfg = make_cfg("env=hopper", "rollout=linear")
+    assert [cfg.rollout[k] for k in ("epoch_a", "epoch_b", "h_a", "h_b")] == [20, 150, 1, 15]
+    assert make_cfg("env=halfcheetah").updates_per_step == 40
+
+
+def test_typed_schema_rejects_bad_type_and_unknown_key(make_cfg):
+    with pytest.raises(ConfigCompositionException):
+        make_cfg("seed=abc")
+    with pytest.raises(ConfigCompositionException):
+        make_cfg("device=tpu")
+    with pytest.raises(ConfigCompositionException):
+        make_cfg("totl_steps=10")
+
+
+@pytest.mark.parametrize("override, field", [
+    ("init_steps=500", "init_steps"),
+    ("real_ratio=1.5", "real_ratio"),
+    ("updates_per_step=0", "updates_per_step"),
+    ("rollout_batch_size=-1", "rollout_batch_size"),
+])
+def test_bad_loop_values_name_the_field(make_cfg, override, field):
+    cfg = make_cfg("experiment=debug", override)
+    with pytest.raises(ValueError, match=field):
+        loop_settings(cfg)

@@ -1,0 +1,116 @@
+import pytest
+import torch
+from torch import nn
+
+from mbpo.ensemble import EnsembleLinear, GaussianEnsemble, Standardizer
+from mbpo.model_training import EnsembleTrainer
+
+
+def test_ensemble_linear_equals_separate_linears():
+    layer = EnsembleLinear(3, 4, 5)
+    separate = [nn.Linear(4, 5) for _ in range(3)]
+    with torch.no_grad():
+        for i, lin in enumerate(separate):
+            layer.weight[i].copy_(lin.weight.T)
+            layer.bias[i, 0].copy_(lin.bias)
+    x = torch.randn(3, 7, 4)
+    expected = torch.stack([lin(x[i]) for i, lin in enumerate(separate)])
+    assert torch.allclose(layer(x), expected, atol=1e-6)
+    shared = torch.randn(7, 4)  # one input for all members
+    assert torch.allclose(layer(shared), torch.stack([lin(shared) for lin in separate]), atol=1e-6)
+
+
+def test_standardizer_survives_constant_dimension():
+    norm = Standardizer(3)
+    x = torch.randn(100, 3)
+    x[:, 1] = 5.0
+    norm.fit(x)
+    out = norm.normalize(x)
+    assert torch.isfinite(out).all()
+    assert torch.allclose(out[:, 1], torch.zeros(100))
+    assert torch.allclose(norm.denormalize(out), x, atol=1e-5)
+
+
+def sine_data(n=600):
+    """1-D system on [-1, 1]: next_obs = obs + 0.5 sin(3 obs) + act, reward = obs^2."""
+    obs = torch.rand(n, 1) * 2 - 1
+    act = torch.rand(n, 1) * 0.2 - 0.1
+    next_obs = obs + 0.5 * torch.sin(3 * obs) + act
+    return obs, act, (obs**2).squeeze(-1), next_obs
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    torch.manual_seed(0)
+    model = GaussianEnsemble(1, 1, ensemble_size=5, num_elites=3, hidden_size=32, num_layers=2)
+    trainer = EnsembleTrainer(model, batch_size=32, weight_decays=[0.0, 0.0, 0.0],
+                              max_epochs=150, patience=20)
+    obs, act, rew, next_obs = sine_data()
+    metrics = trainer.fit(obs, act, rew, next_obs)
+    return model, metrics
+
+
+def test_ensemble_fits_a_known_function(fitted):
+    model, metrics = fitted
+    obs, act, rew, next_obs = sine_data(200)
+    mean, logvar = model(obs, act)
+    delta, reward = model.to_raw(mean[model.elite_idx].mean(0))
+    assert torch.allclose(obs + delta, next_obs, atol=0.05)
+    assert torch.allclose(reward, rew, atol=0.05)
+    assert metrics["holdout_mse"] < 0.01 and metrics["epochs"] >= 1
+    assert logvar.shape == mean.shape == (5, 200, 2)
+
+
+def test_variance_is_larger_off_data_than_on_data(fitted):
+    from mbpo.uncertainty import epistemic_variance
+
+    model, _ = fitted
+    on = torch.linspace(-0.9, 0.9, 50).unsqueeze(-1)
+    off = torch.linspace(3.0, 5.0, 50).unsqueeze(-1)
+    zero = torch.zeros(50, 1)
+    var_on = epistemic_variance(model(on, zero)[0]).mean()
+    var_off = epistemic_variance(model(off, zero)[0]).mean()
+    assert var_off > 10 * var_on
+
+
+def test_elites_are_the_members_with_lowest_holdout_error(fitted):
+    model, _ = fitted
+    assert model.elite_idx.shape == (3,)
+    assert len(set(model.elite_idx.tolist())) == 3
+
+
+def test_members_see_different_bootstrap_data():
+    torch.manual_seed(0)
+    model = GaussianEnsemble(1, 1, ensemble_size=3, num_elites=2, hidden_size=8, num_layers=1)
+    trainer = EnsembleTrainer(model, batch_size=1000, weight_decays=[0.0, 0.0], max_epochs=1)
+    seen = []
+    original = trainer.loss
+    trainer.loss = lambda x, y: seen.append(x.clone()) or original(x, y)
+    trainer.fit(*sine_data(100))
+    batch = seen[0]  # [E, n_train, in]
+    assert not torch.equal(batch[0].sort(0).values, batch[1].sort(0).values)
+
+
+def test_deterministic_variant_has_no_variance_head():
+    model = GaussianEnsemble(2, 1, ensemble_size=3, num_elites=2, hidden_size=8, num_layers=1,
+                             probabilistic=False)
+    mean, logvar = model(torch.randn(4, 2), torch.randn(4, 1))
+    assert mean.shape == (3, 4, 3) and logvar is None
+    trainer = EnsembleTrainer(model, batch_size=16, weight_decays=[0.0, 0.0], max_epochs=2)
+    obs = torch.randn(64, 2)
+    assert trainer.fit(obs, torch.randn(64, 1), torch.randn(64), obs + 0.1)["train_loss"] >= 0
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"num_elites": 8}, "num_elites"),
+    ({"ensemble_size": 0}, "ensemble_size"),
+])
+def test_bad_ensemble_settings_name_the_field(kwargs, field):
+    with pytest.raises(ValueError, match=field):
+        GaussianEnsemble(2, 1, **kwargs)
+
+
+def test_weight_decay_list_must_match_layers():
+    model = GaussianEnsemble(2, 1, hidden_size=8, num_layers=2)
+    with pytest.raises(ValueError, match="weight_decays"):
+        EnsembleTrainer(model, weight_decays=[1e-4])

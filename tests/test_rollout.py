@@ -1,0 +1,96 @@
+import numpy as np
+import torch
+
+from mbpo.buffer import TransitionBuffer
+from mbpo.ensemble import GaussianEnsemble
+from mbpo.envs import never_rule
+from mbpo.rollout import propagate, rollout_model, start_state_uncertainty
+from mbpo.sac import Actor
+from mbpo.schedules import FixedHorizon, RolloutPlan
+
+OBS, ACT = 3, 2
+
+
+class MemberIndexModel(GaussianEnsemble):
+    """Member i predicts delta_obs = i and reward = i for every input (identity normalisers)."""
+
+    def forward_inputs(self, inputs):
+        e = torch.arange(self.ensemble_size, dtype=inputs.dtype).view(-1, 1, 1)
+        mean = e.expand(-1, inputs.shape[-2], self.out_dim).clone()
+        return mean, None
+
+
+def actor():
+    return Actor(OBS, ACT, 8, 1, np.full(ACT, -1.0), np.full(ACT, 1.0))
+
+
+def buffer(cap=10_000):
+    return TransitionBuffer(OBS, ACT, cap, torch.device("cpu"))
+
+
+def test_propagation_draws_only_from_elites_and_mixes_them():
+    model = MemberIndexModel(OBS, ACT, ensemble_size=5, num_elites=2)
+    model.elite_idx.copy_(torch.tensor([1, 3]))
+    obs = torch.zeros(2000, OBS)
+    mean, _ = model(obs, torch.zeros(2000, ACT))
+    next_obs, rew = propagate(model, obs, mean, None)
+    assert set(rew.tolist()) == {1.0, 3.0}
+    assert torch.equal(next_obs[:, 0], rew)
+
+
+def test_probabilistic_propagation_samples_noise():
+    model = GaussianEnsemble(OBS, ACT, ensemble_size=3, num_elites=3, hidden_size=8, num_layers=1)
+    obs, act = torch.randn(64, OBS), torch.randn(64, ACT)
+    mean, logvar = model(obs, act)
+    a, _ = propagate(model, obs, mean, logvar)
+    b, _ = propagate(model, obs, mean, logvar)
+    assert not torch.allclose(a, b)
+
+
+def test_rollout_runs_the_planned_horizon_from_every_start_state():
+    model = MemberIndexModel(OBS, ACT, ensemble_size=3, num_elites=3)
+    buf = buffer()
+    plan = FixedHorizon(h=4).plan(0, torch.zeros(1))
+    stats = rollout_model(model, actor(), torch.zeros(100, OBS), plan, never_rule(), buf,
+                          chunk_size=32)
+    assert stats.transitions == len(buf) == 400
+    assert stats.mean_length == 4.0 and stats.truncated_frac == 0.0
+
+
+def test_terminated_samples_stop():
+    model = MemberIndexModel(OBS, ACT, ensemble_size=3, num_elites=1)
+    model.elite_idx.fill_(1)  # every step adds 1 to each obs dim
+
+    def ends_above_two(next_obs):
+        return next_obs[:, 0] > 2.0
+
+    start = torch.tensor([[0.0] * OBS, [1.5] * OBS])
+    buf = buffer()
+    stats = rollout_model(model, actor(), start, RolloutPlan(5), ends_above_two, buf, 8)
+    # sample 0: 0->1->2->3 (ends on step 3); sample 1: 1.5->2.5 (ends on step 1)
+    assert stats.transitions == 4
+    assert buf.all().terminated.tolist() == [0.0, 1.0, 0.0, 1.0]
+
+
+def test_per_sample_mask_ends_samples_and_counts_them():
+    model = MemberIndexModel(OBS, ACT, ensemble_size=3, num_elites=3)
+    start = torch.zeros(10, OBS)
+    calls = []
+
+    def keep_first_half(uncertainty, step):
+        calls.append(step)
+        keep = torch.zeros(uncertainty.shape[0], dtype=torch.bool)
+        keep[: uncertainty.shape[0] // 2] = True
+        return keep
+
+    stats = rollout_model(model, actor(), start, RolloutPlan(3, keep_first_half), never_rule(),
+                          buffer(), 100)
+    assert stats.transitions == 10 + 5 + 2  # each step keeps the first half (rounded down)
+    assert stats.truncated_frac == (5 + 3) / 10
+    assert calls == [0, 1]
+
+
+def test_start_state_uncertainty_is_the_member_variance():
+    model = MemberIndexModel(OBS, ACT, ensemble_size=3, num_elites=3)
+    var = start_state_uncertainty(model, actor(), torch.zeros(7, OBS), chunk_size=3)
+    assert torch.allclose(var, torch.ones(7))  # members predict 0, 1, 2 -> var 1
