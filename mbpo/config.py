@@ -21,12 +21,20 @@ class Device(str, Enum):
     cuda = "cuda"
 
 
+class Precision(str, Enum):
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+
+
 @dataclass
 class RunConfig:
     seed: int = 0
     """Seeds python, numpy, torch and both envs once at start."""
     device: Device = Device.auto
     """auto = CUDA when present, else CPU."""
+    precision: Precision = Precision.auto
+    """fp32, bf16 (autocast matmuls everywhere) or auto (bf16 where native and checked)."""
     threads: int = 0
     """torch intra-op threads; 0 keeps torch's default (all cores). Use 1 per job in sweeps."""
 
@@ -42,7 +50,7 @@ class RunConfig:
     """G: SAC gradient updates per real env step."""
     rollout_batch_size: int = 100_000
     """Start states per rollout phase."""
-    rollout_chunk_size: int = 4096
+    rollout_chunk_size: int = 2048
     """Start states rolled out together; bounds activations to stay cache-sized."""
     model_retain_epochs: int = II("env.model_retain_epochs")
     """Epochs of synthetic data the model buffer keeps (its capacity follows the horizon)."""

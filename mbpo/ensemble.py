@@ -104,7 +104,7 @@ class GaussianEnsemble(nn.Module):
         x = self.input_norm.normalize(inputs)
         for layer in self.hidden:
             x = F.silu(layer(x))
-        out = self.head(x)
+        out = self.head(x).float()  # fp32 even under bf16 autocast: losses and Var stay exact
         if not self.probabilistic:
             return out, None
         mean, raw_logvar = out.split(self.out_dim, dim=-1)

@@ -1,9 +1,9 @@
 """The MBPO loop (Janner et al. 2019, Algorithm 2), read top to bottom.
 
 Per real env step: (every model_train_freq steps) fit the ensemble on all real data,
-measure its uncertainty on fresh start states, let the schedule pick the horizon, resize
-the model buffer and roll out; act in the env; do G SAC updates on mixed batches;
-evaluate every eval_every steps.
+take the first model step from fresh start states (measuring the uncertainty), let the
+schedule pick the horizon, resize the model buffer and roll out; act in the env; do G SAC
+updates on mixed batches; evaluate every eval_every steps.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from mbpo.envs import TerminationFn
 from mbpo.evaluation import evaluate_policy
 from mbpo.logger import RunLogger
 from mbpo.model_training import EnsembleTrainer
-from mbpo.rollout import rollout_model, start_state_uncertainty
+from mbpo.precision import PrecisionPlan
+from mbpo.rollout import first_step, rollout_model
 from mbpo.sac import SAC
 from mbpo.schedules import RolloutSchedule
 
@@ -58,6 +59,7 @@ class Components:
     schedule: RolloutSchedule
     real_buffer: TransitionBuffer
     model_buffer: TransitionBuffer
+    precision: PrecisionPlan
 
 
 @dataclass
@@ -96,14 +98,14 @@ def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, seed: int) -> RunSu
 
             tic = time.perf_counter()
             start = c.real_buffer.sample_obs(s.rollout_batch_size)
-            per_sample_var = start_state_uncertainty(c.model, c.agent.actor, start,
-                                                     s.rollout_chunk_size)
-            plan = c.schedule.plan((t - s.init_steps) // s.epoch_length, per_sample_var)
+            first = first_step(c.model, c.agent.actor, start, s.rollout_chunk_size,
+                               c.precision.rollout)
+            plan = c.schedule.plan((t - s.init_steps) // s.epoch_length, first.var)
             c.model_buffer.set_capacity(s.model_buffer_capacity(plan.horizon))
-            stats = rollout_model(c.model, c.agent.actor, start, plan, c.terminated_fn,
-                                  c.model_buffer, s.rollout_chunk_size)
+            stats = rollout_model(c.model, c.agent.actor, first, plan, c.terminated_fn,
+                                  c.model_buffer, s.rollout_chunk_size, c.precision.rollout)
             timers["rollout_s"] += time.perf_counter() - tic
-            horizon, uncertainty = plan.horizon, float(per_sample_var.mean())
+            horizon, uncertainty = plan.horizon, float(first.var.mean())
             summary.horizons.append(horizon)
             log.scalars("rollout", {
                 "horizon": horizon,
@@ -142,12 +144,12 @@ def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, seed: int) -> RunSu
 
         # 4. Periodic deterministic evaluation and per-epoch console line.
         if step % s.eval_every == 0 or step == s.total_steps:
+            elapsed = time.perf_counter() - window_start  # training time only, not evaluation
+            steps_per_s = (step - window_step) / max(elapsed, 1e-9)
             mean, std = evaluate_policy(c.eval_env, c.agent, s.eval_episodes)
             summary.final_return = mean
             summary.best_return = max(summary.best_return, mean)
             log.scalars("eval", {"return": mean, "return_std": std}, step)
-            elapsed = time.perf_counter() - window_start
-            steps_per_s = (step - window_step) / max(elapsed, 1e-9)
             log.scalars("perf", {"env_steps_per_s": steps_per_s, **timers}, step)
             log.line(
                 f"step {step:>7d} | eval {mean:8.1f} ± {std:6.1f} | train ep {last_episode_return:8.1f}"

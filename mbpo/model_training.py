@@ -13,13 +13,15 @@ import torch
 from torch import Tensor
 
 from mbpo.ensemble import GaussianEnsemble
+from mbpo.precision import autocast
 
 
 class EnsembleTrainer:
     def __init__(self, model: GaussianEnsemble, lr: float = 1e-3, batch_size: int = 256,
                  weight_decays: Sequence[float] = (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4),
                  holdout_ratio: float = 0.2, max_holdout: int = 5000, patience: int = 5,
-                 min_improvement: float = 0.01, max_epochs: int | None = None):
+                 min_improvement: float = 0.01, max_epochs: int | None = None,
+                 bf16: bool = False):
         n_layers = len(model.linear_layers)
         if len(weight_decays) != n_layers:
             raise ValueError(
@@ -40,11 +42,13 @@ class EnsembleTrainer:
         self.holdout_ratio, self.max_holdout = holdout_ratio, max_holdout
         self.patience, self.min_improvement = patience, min_improvement
         self.max_epochs = max_epochs
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+        self.bf16 = bf16
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
 
     def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
         """Per-member mean NLL (or MSE), summed over members, plus decay and logvar bounds."""
-        mean, logvar = self.model.forward_inputs(inputs)  # [E, B, D]
+        with autocast(inputs.device, self.bf16):
+            mean, logvar = self.model.forward_inputs(inputs)  # [E, B, D], fp32
         if logvar is None:
             fit = ((mean - targets) ** 2).mean(dim=(1, 2)).sum()
         else:

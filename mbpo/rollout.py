@@ -3,6 +3,8 @@
 Each step draws every sample's next state from one random elite (MBPO's propagation,
 Gaussian noise included for the probabilistic model), applies the env's termination
 rule, and writes the transitions of the still-running samples to the model buffer.
+The first step of a phase is computed once, before the horizon is chosen: it yields the
+uncertainty the schedule needs and is then written as the rollout's first transition.
 """
 
 from __future__ import annotations
@@ -15,9 +17,21 @@ from torch import Tensor
 from mbpo.buffer import TransitionBuffer
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.envs import TerminationFn
+from mbpo.precision import autocast
 from mbpo.sac import Actor
 from mbpo.schedules import RolloutPlan
 from mbpo.uncertainty import epistemic_variance
+
+
+class Step(NamedTuple):
+    obs: Tensor  # [B, obs_dim]
+    act: Tensor  # [B, act_dim]
+    next_obs: Tensor  # [B, obs_dim]
+    rew: Tensor  # [B]
+    var: Tensor  # [B] epistemic variance of this step (NaN for a single-member model)
+
+    def split(self, size: int) -> list[Step]:
+        return [Step(*parts) for parts in zip(*(t.split(size) for t in self))]
 
 
 class RolloutStats(NamedTuple):
@@ -40,46 +54,48 @@ def propagate(model: GaussianEnsemble, obs: Tensor, mean: Tensor,
 
 
 @torch.no_grad()
-def start_state_uncertainty(model: GaussianEnsemble, actor: Actor, obs: Tensor,
-                            chunk_size: int) -> Tensor:
-    """Per-sample epistemic variance [B] of the first step, with the current policy's actions.
-
-    A single-member model has no disagreement to measure: it gets NaN.
-    """
-    if model.ensemble_size < 2:
-        return torch.full((obs.shape[0],), float("nan"), device=obs.device)
-    out = []
-    for chunk in obs.split(chunk_size):
-        act, _ = actor.sample(chunk)
-        mean, _ = model(chunk, act)
-        out.append(epistemic_variance(mean))
-    return torch.cat(out)
+def model_step(model: GaussianEnsemble, actor: Actor, obs: Tensor, bf16: bool = False) -> Step:
+    """One policy action and one model transition per sample, with its uncertainty."""
+    with autocast(obs.device, bf16):  # matmuls only; outputs come back fp32
+        act, _ = actor.sample(obs)
+        mean, logvar = model(obs, act)  # [E, B, D]
+    next_obs, rew = propagate(model, obs, mean, logvar)
+    var = (epistemic_variance(mean) if model.ensemble_size > 1
+           else torch.full_like(rew, float("nan")))
+    return Step(obs, act, next_obs, rew, var)
 
 
 @torch.no_grad()
-def rollout_model(model: GaussianEnsemble, actor: Actor, start_obs: Tensor, plan: RolloutPlan,
-                  terminated_fn: TerminationFn, buffer: TransitionBuffer,
-                  chunk_size: int) -> RolloutStats:
-    """Roll the policy out in the model for `plan.horizon` steps from every start state."""
+def first_step(model: GaussianEnsemble, actor: Actor, start_obs: Tensor, chunk_size: int,
+               bf16: bool = False) -> Step:
+    """The first rollout step of every start state; its `var` is what schedules read."""
+    steps = [model_step(model, actor, chunk, bf16) for chunk in start_obs.split(chunk_size)]
+    return Step(*(torch.cat(parts) for parts in zip(*steps)))
+
+
+@torch.no_grad()
+def rollout_model(model: GaussianEnsemble, actor: Actor, first: Step, plan: RolloutPlan,
+                  terminated_fn: TerminationFn, buffer: TransitionBuffer, chunk_size: int,
+                  bf16: bool = False) -> RolloutStats:
+    """Roll the policy out in the model for `plan.horizon` steps, starting with `first`."""
     transitions, stopped = 0, 0
-    for chunk in start_obs.split(chunk_size):
-        obs = chunk
-        for step in range(plan.horizon):
-            act, _ = actor.sample(obs)
-            mean, logvar = model(obs, act)  # [E, b, D]
-            next_obs, rew = propagate(model, obs, mean, logvar)
-            done = terminated_fn(next_obs)
-            buffer.add_batch(obs, act, rew, next_obs, done)
-            transitions += obs.shape[0]
-            if step + 1 == plan.horizon:
+    for chunk in first.split(chunk_size):
+        step = chunk
+        for h in range(plan.horizon):
+            if h > 0:
+                step = model_step(model, actor, step.obs, bf16)
+            done = terminated_fn(step.next_obs)
+            buffer.add_batch(step.obs, step.act, step.rew, step.next_obs, done)
+            transitions += step.obs.shape[0]
+            if h + 1 == plan.horizon:
                 break
             alive = ~done
             if plan.keep is not None:
-                keep = plan.keep(epistemic_variance(mean), step)
+                keep = plan.keep(step.var, h)
                 stopped += int((alive & ~keep).sum())
                 alive &= keep
-            obs = next_obs[alive]
-            if obs.shape[0] == 0:
+            if not bool(alive.any()):
                 break
-    n = start_obs.shape[0]
+            step = step._replace(obs=step.next_obs[alive])
+    n = first.obs.shape[0]
     return RolloutStats(transitions, transitions / n, stopped / n)

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 
 from mbpo.buffer import Batch
 from mbpo.ensemble import EnsembleLinear
+from mbpo.precision import autocast
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
 
@@ -39,7 +40,7 @@ class Actor(nn.Module):
         self.register_buffer("offset", (high + low) / 2)
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
-        mean, log_std = self.net(obs).chunk(2, dim=-1)
+        mean, log_std = self.net(obs).float().chunk(2, dim=-1)  # fp32 even under autocast
         # Smoothly squash log_std into [LOG_STD_MIN, LOG_STD_MAX] (as in cleanrl's SAC).
         log_std = LOG_STD_MIN + 0.5 * (LOG_STD_MAX - LOG_STD_MIN) * (torch.tanh(log_std) + 1)
         return mean, log_std
@@ -76,7 +77,7 @@ class TwinCritic(nn.Module):
         x = torch.cat([obs, act], dim=-1)
         for layer in self.layers[:-1]:
             x = F.relu(layer(x))
-        return self.layers[-1](x).squeeze(-1)  # [2, B]
+        return self.layers[-1](x).float().squeeze(-1)  # [2, B], fp32 even under autocast
 
 
 class SAC(nn.Module):
@@ -84,7 +85,7 @@ class SAC(nn.Module):
                  action_high: np.ndarray, hidden_size: int = 256, num_layers: int = 2,
                  lr: float = 3e-4, gamma: float = 0.99, tau: float = 0.005,
                  batch_size: int = 256, init_alpha: float = 1.0,
-                 target_entropy: float | None = None):
+                 target_entropy: float | None = None, bf16: bool = False):
         super().__init__()
         if not 0.0 <= gamma < 1.0:
             raise ValueError(f"agent.gamma must be in [0, 1), got {gamma}")
@@ -94,7 +95,7 @@ class SAC(nn.Module):
             raise ValueError(f"agent.batch_size must be >= 1, got {batch_size}")
         if init_alpha <= 0:
             raise ValueError(f"agent.init_alpha must be > 0, got {init_alpha}")
-        self.gamma, self.tau, self.batch_size = gamma, tau, batch_size
+        self.gamma, self.tau, self.batch_size, self.bf16 = gamma, tau, batch_size, bf16
         self.target_entropy = float(-act_dim if target_entropy is None else target_entropy)
         self.actor = Actor(obs_dim, act_dim, hidden_size, num_layers, action_low, action_high)
         self.critic = TwinCritic(obs_dim, act_dim, hidden_size, num_layers)
@@ -102,8 +103,8 @@ class SAC(nn.Module):
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(init_alpha)))
-        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=lr)
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=lr)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=lr, fused=True)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=lr, fused=True)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=lr)
 
     @torch.no_grad()
@@ -114,19 +115,25 @@ class SAC(nn.Module):
         return a.squeeze(0).cpu().numpy()
 
     def update(self, batch: Batch) -> dict[str, Tensor]:
+        device = self.log_alpha.device
         alpha = self.log_alpha.exp().detach()
-        with torch.no_grad():
-            next_act, next_logp = self.actor.sample(batch.next_obs)
-            next_q = self.critic_target(batch.next_obs, next_act).min(dim=0).values
-            target = batch.rew + self.gamma * (1.0 - batch.terminated) * (next_q - alpha * next_logp)
-        q = self.critic(batch.obs, batch.act)  # [2, B]
+        # Two autocast regions: autocast caches bf16 weight copies until it exits, and the
+        # critic's weights change between the critic and the actor losses.
+        with autocast(device, self.bf16):
+            with torch.no_grad():
+                next_act, next_logp = self.actor.sample(batch.next_obs)
+                next_q = self.critic_target(batch.next_obs, next_act).min(dim=0).values
+                target = batch.rew + self.gamma * (1.0 - batch.terminated) * (
+                    next_q - alpha * next_logp)
+            q = self.critic(batch.obs, batch.act)  # [2, B]
         critic_loss = ((q - target) ** 2).mean(dim=1).sum()
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
 
-        act, logp = self.actor.sample(batch.obs)
-        q_pi = self.critic(batch.obs, act).min(dim=0).values
+        with autocast(device, self.bf16):
+            act, logp = self.actor.sample(batch.obs)
+            q_pi = self.critic(batch.obs, act).min(dim=0).values
         actor_loss = (alpha * logp - q_pi).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward(inputs=list(self.actor.parameters()))  # no critic grads accumulate

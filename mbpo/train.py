@@ -21,6 +21,7 @@ from mbpo.config import register_configs
 from mbpo.envs import make_env, termination_fn
 from mbpo.logger import RunLogger
 from mbpo.loop import Components, LoopSettings, run_mbpo
+from mbpo.precision import PrecisionPlan, resolve_precision
 
 register_configs()
 
@@ -50,18 +51,20 @@ def loop_settings(cfg: DictConfig) -> LoopSettings:
     return settings
 
 
-def build(cfg: DictConfig, device: torch.device, settings: LoopSettings) -> Components:
+def build(cfg: DictConfig, device: torch.device, settings: LoopSettings,
+          precision: PrecisionPlan | None = None) -> Components:
     """Instantiate every component; run-time sizes go in as arguments, never into cfg."""
+    precision = precision or PrecisionPlan()
     env_kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True)
     env = make_env(cfg.env.id, env_kwargs)
     eval_env = make_env(cfg.env.id, env_kwargs)
     obs_dim = env.observation_space.shape[0]
     act_dim = env.action_space.shape[0]
     model = instantiate(cfg.model.ensemble, obs_dim=obs_dim, act_dim=act_dim).to(device)
-    trainer = instantiate(cfg.model.trainer, model=model)
+    trainer = instantiate(cfg.model.trainer, model=model, bf16=precision.model_train)
     agent = instantiate(cfg.agent, obs_dim=obs_dim, act_dim=act_dim,
-                        action_low=env.action_space.low,
-                        action_high=env.action_space.high).to(device)
+                        action_low=env.action_space.low, action_high=env.action_space.high,
+                        bf16=precision.sac).to(device)
     schedule = instantiate(cfg.rollout)
     if schedule.needs_uncertainty and model.ensemble_size < 2:
         raise ValueError(
@@ -80,6 +83,7 @@ def build(cfg: DictConfig, device: torch.device, settings: LoopSettings) -> Comp
         model_buffer=TransitionBuffer(
             obs_dim, act_dim, settings.model_buffer_capacity(schedule.max_horizon), device
         ),
+        precision=precision,
     )
 
 
@@ -92,15 +96,17 @@ def seed_everything(seed: int) -> None:
 def train(cfg: DictConfig, run_dir: Path, console: bool = True) -> dict[str, float]:
     """Run one MBPO training job, logging to `run_dir`; returns final/best return."""
     settings = loop_settings(cfg)
-    device = resolve_device(str(cfg.device.value if hasattr(cfg.device, "value") else cfg.device))
+    device = resolve_device(cfg.device.value)
+    precision = resolve_precision(cfg.precision.value, device)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
-    components = build(cfg, device, settings)
+    components = build(cfg, device, settings, precision)
     run_dir.mkdir(parents=True, exist_ok=True)
     log = RunLogger(run_dir, console=console)
     log.text("config", "```\n" + OmegaConf.to_yaml(cfg, resolve=True) + "\n```")
-    log.line(f"run dir {run_dir} | device {device} | torch threads {torch.get_num_threads()}")
+    log.line(f"run dir {run_dir} | device {device} | torch threads {torch.get_num_threads()}"
+             f" | precision {precision.describe()}")
     try:
         summary = run_mbpo(components, settings, log, cfg.seed)
     finally:

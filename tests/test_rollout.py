@@ -4,7 +4,7 @@ import torch
 from mbpo.buffer import TransitionBuffer
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.envs import never_rule
-from mbpo.rollout import propagate, rollout_model, start_state_uncertainty
+from mbpo.rollout import first_step, propagate, rollout_model
 from mbpo.sac import Actor
 from mbpo.schedules import FixedHorizon, RolloutPlan
 
@@ -51,8 +51,8 @@ def test_rollout_runs_the_planned_horizon_from_every_start_state():
     model = MemberIndexModel(OBS, ACT, ensemble_size=3, num_elites=3)
     buf = buffer()
     plan = FixedHorizon(h=4).plan(0, torch.zeros(1))
-    stats = rollout_model(model, actor(), torch.zeros(100, OBS), plan, never_rule(), buf,
-                          chunk_size=32)
+    first = first_step(model, actor(), torch.zeros(100, OBS), chunk_size=32)
+    stats = rollout_model(model, actor(), first, plan, never_rule(), buf, chunk_size=32)
     assert stats.transitions == len(buf) == 400
     assert stats.mean_length == 4.0 and stats.truncated_frac == 0.0
 
@@ -66,7 +66,8 @@ def test_terminated_samples_stop():
 
     start = torch.tensor([[0.0] * OBS, [1.5] * OBS])
     buf = buffer()
-    stats = rollout_model(model, actor(), start, RolloutPlan(5), ends_above_two, buf, 8)
+    first = first_step(model, actor(), start, 8)
+    stats = rollout_model(model, actor(), first, RolloutPlan(5), ends_above_two, buf, 8)
     # sample 0: 0->1->2->3 (ends on step 3); sample 1: 1.5->2.5 (ends on step 1)
     assert stats.transitions == 4
     assert buf.all().terminated.tolist() == [0.0, 1.0, 0.0, 1.0]
@@ -83,14 +84,25 @@ def test_per_sample_mask_ends_samples_and_counts_them():
         keep[: uncertainty.shape[0] // 2] = True
         return keep
 
-    stats = rollout_model(model, actor(), start, RolloutPlan(3, keep_first_half), never_rule(),
-                          buffer(), 100)
+    stats = rollout_model(model, actor(), first_step(model, actor(), start, 100),
+                          RolloutPlan(3, keep_first_half), never_rule(), buffer(), 100)
     assert stats.transitions == 10 + 5 + 2  # each step keeps the first half (rounded down)
     assert stats.truncated_frac == (5 + 3) / 10
     assert calls == [0, 1]
 
 
-def test_start_state_uncertainty_is_the_member_variance():
+def test_first_step_uncertainty_is_the_member_variance():
     model = MemberIndexModel(OBS, ACT, ensemble_size=3, num_elites=3)
-    var = start_state_uncertainty(model, actor(), torch.zeros(7, OBS), chunk_size=3)
-    assert torch.allclose(var, torch.ones(7))  # members predict 0, 1, 2 -> var 1
+    first = first_step(model, actor(), torch.zeros(7, OBS), chunk_size=3)
+    assert torch.allclose(first.var, torch.ones(7))  # members predict 0, 1, 2 -> var 1
+    assert first.obs.shape == first.next_obs.shape == (7, OBS) and first.act.shape == (7, ACT)
+
+
+def test_first_step_is_the_rollouts_first_transition():
+    model = MemberIndexModel(OBS, ACT, ensemble_size=3, num_elites=3)
+    first = first_step(model, actor(), torch.randn(20, OBS), chunk_size=8)
+    buf = buffer()
+    rollout_model(model, actor(), first, RolloutPlan(1), never_rule(), buf, chunk_size=8)
+    written = buf.all()
+    assert torch.equal(written.obs, first.obs) and torch.equal(written.act, first.act)
+    assert torch.equal(written.next_obs, first.next_obs) and torch.equal(written.rew, first.rew)

@@ -1,0 +1,334 @@
+"""Throughput benchmark: every hot path as a fraction of this machine's own matmul peak.
+
+Usage: python scripts/benchmark.py OUT_DIR [--quick] [--threads N] [--device cpu|cuda]
+
+Measures in one process, prints a table and writes OUT_DIR/benchmark.json:
+  - torch.mm GFLOP/s (fp32, bf16): the ceilings every ratio below is taken against;
+  - model rollouts at MBPO's settings (7 members, 4x200, 100k start states, H=1 and 10,
+    policy included), fp32 and bf16, and the straightforward per-state, per-member way;
+  - model training on real Hopper data: samples/s, GFLOP/s, and wall time to early stop;
+  - SAC updates at batch 256, 2x256 and 2x512, fp32 and bf16;
+  - the full loop's steady-state env steps/s on Hopper-v5 (MBPO's settings) and on
+    HalfCheetah-v5 at the peer library's settings, with time shares and peak memory.
+FLOPs are counted by torch.utils.flop_counter on the real calls, not estimated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from mbpo.buffer import Batch, TransitionBuffer
+from mbpo.ensemble import GaussianEnsemble
+from mbpo.envs import make_env, never_rule
+from mbpo.model_training import EnsembleTrainer
+from mbpo.rollout import first_step, model_step, rollout_model
+from mbpo.sac import SAC
+from mbpo.schedules import RolloutPlan
+
+OBS, ACT = 11, 3  # Hopper-v5
+
+
+def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Mean seconds per call after `warmup` untimed calls."""
+    for _ in range(warmup):
+        fn()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - start) / repeats
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return counter.get_total_flops()
+
+
+def mm_peak(device: torch.device, dtype: torch.dtype, n: int = 2048) -> float:
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    seconds = timed(lambda: sync(device, a @ b), repeats=10, warmup=3)
+    return 2 * n**3 / seconds / 1e9
+
+
+def sync(device: torch.device, x: object = None) -> object:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return x
+
+
+def bench_rollouts(device, peaks, quick) -> list[dict]:
+    """A whole rollout phase: the first step of every start state, then H - 1 more."""
+    n_start, chunk = (20_000 if quick else 100_000), 2048
+    model = GaussianEnsemble(OBS, ACT).to(device)  # 7 members, 5 elites, 4x200
+    agent = SAC(OBS, ACT, np.full(ACT, -1.0), np.full(ACT, 1.0)).to(device)
+    start = torch.randn(n_start, OBS, device=device)
+    rows = []
+    for horizon in (1, 10):
+        buffer = TransitionBuffer(OBS, ACT, n_start * horizon, device)
+        plan = RolloutPlan(horizon)
+        for bf16 in (False, True):
+            def run(bf16=bf16):
+                first = first_step(model, agent.actor, start, chunk, bf16)
+                rollout_model(model, agent.actor, first, plan, never_rule(), buffer, chunk, bf16)
+                sync(device)
+            flops = count_flops(lambda: model_step(model, agent.actor, start[:chunk], bf16))
+            flops = flops / chunk * n_start * horizon
+            seconds = timed(run, repeats=2 if horizon == 1 else 1)  # warm-up touches the buffer
+            gflops = flops / seconds / 1e9
+            rows.append({"name": f"rollout H={horizon}", "precision": "bf16" if bf16 else "fp32",
+                         "transitions_per_s": n_start * horizon / seconds, "gflops": gflops,
+                         "frac_of_mm": gflops / peaks["bf16" if bf16 else "fp32"]})
+    # The straightforward way: start state by start state, member by member, in Python.
+    members = [nn.Sequential(nn.Linear(OBS + ACT, 200), nn.SiLU(), nn.Linear(200, 200), nn.SiLU(),
+                             nn.Linear(200, 200), nn.SiLU(), nn.Linear(200, 200), nn.SiLU(),
+                             nn.Linear(200, 2 * (OBS + 1))).to(device) for _ in range(7)]
+    n_naive, horizon = 50 if quick else 200, 10
+
+    @torch.no_grad()
+    def naive():
+        for state in start[:n_naive]:
+            s = state.unsqueeze(0)
+            for _ in range(horizon):
+                a, _ = agent.actor.sample(s)
+                preds = torch.stack([m(torch.cat([s, a], -1)) for m in members])
+                _ = preds[:, :, : OBS + 1].var(dim=0).mean().item()
+                s = s + preds[np.random.randint(7), :, :OBS]
+        sync(device)
+
+    seconds = timed(naive, repeats=1)
+    naive_tps = n_naive * horizon / seconds
+    batched = next(r for r in rows if r["name"] == "rollout H=10" and r["precision"] == "fp32")
+    rows.append({"name": "rollout H=10 straightforward", "precision": "fp32",
+                 "transitions_per_s": naive_tps,
+                 "speedup_of_batched": batched["transitions_per_s"] / naive_tps})
+    return rows
+
+
+def hopper_data(n: int) -> tuple[torch.Tensor, ...]:
+    """n real Hopper-v5 transitions under uniformly random actions."""
+    env = make_env("Hopper-v5")
+    env.action_space.seed(0)
+    obs, _ = env.reset(seed=0)
+    out = {k: [] for k in ("obs", "act", "rew", "next_obs")}
+    for _ in range(n):
+        act = env.action_space.sample()
+        next_obs, rew, term, trunc, _ = env.step(act)
+        for k, v in zip(out, (obs, act, rew, next_obs)):
+            out[k].append(v)
+        obs = env.reset()[0] if term or trunc else next_obs
+    return tuple(torch.as_tensor(np.array(v), dtype=torch.float32) for v in out.values())
+
+
+def bench_model_training(device, peaks, quick) -> list[dict]:
+    data = [t.to(device) for t in hopper_data(10_000 if quick else 50_000)]
+    rows = []
+    for bf16 in (False, True):
+        model = GaussianEnsemble(OBS, ACT).to(device)
+        trainer = EnsembleTrainer(model, max_epochs=1 if quick else 2, patience=100, bf16=bf16)
+        n = data[0].shape[0]
+        n_train = n - min(int(0.2 * n), 5000)
+        inputs = torch.cat([data[0], data[1]], -1)
+        targets = torch.randn(7, 256, OBS + 1, device=device)
+        idx = torch.randint(n, (7, 256), device=device)
+
+        def step():
+            loss = trainer.loss(inputs[idx], targets)
+            loss.backward()
+
+        flops_per_batch = count_flops(step)
+        start = time.perf_counter()
+        metrics = trainer.fit(*data)
+        sync(device)
+        seconds = time.perf_counter() - start
+        samples = metrics["epochs"] * n_train
+        gflops = flops_per_batch / 256 * samples / seconds / 1e9
+        rows.append({"name": f"model training ({n // 1000}k transitions)",
+                     "precision": "bf16" if bf16 else "fp32", "samples_per_s": samples / seconds,
+                     "gflops": gflops, "frac_of_mm": gflops / peaks["bf16" if bf16 else "fp32"]})
+    for n in ((5_000,) if quick else (10_000, 50_000)):
+        for bf16 in (False, True):
+            model = GaussianEnsemble(OBS, ACT).to(device)
+            trainer = EnsembleTrainer(model, bf16=bf16)
+            start = time.perf_counter()
+            metrics = trainer.fit(*(t[:n] for t in data))
+            rows.append({"name": f"model fit to early stop ({n // 1000}k)",
+                         "precision": "bf16" if bf16 else "fp32",
+                         "wall_s": time.perf_counter() - start, "epochs": metrics["epochs"],
+                         "holdout_mse": metrics["holdout_mse"]})
+    return rows
+
+
+def bench_sac(device, peaks, quick) -> list[dict]:
+    rows = []
+    batch = Batch(torch.randn(256, OBS, device=device), torch.rand(256, ACT, device=device),
+                  torch.randn(256, device=device), torch.randn(256, OBS, device=device),
+                  torch.zeros(256, device=device))
+    for hidden in (256, 512):
+        for bf16 in (False, True):
+            agent = SAC(OBS, ACT, np.full(ACT, -1.0), np.full(ACT, 1.0), hidden_size=hidden,
+                        bf16=bf16).to(device)
+            flops = count_flops(lambda: agent.update(batch))
+            seconds = timed(lambda: sync(device, agent.update(batch)),
+                            repeats=50 if quick else 300, warmup=20)
+            gflops = flops / seconds / 1e9
+            rows.append({"name": f"SAC update 2x{hidden}", "precision": "bf16" if bf16 else "fp32",
+                         "ms_per_update": seconds * 1e3, "updates_per_s": 1 / seconds,
+                         "gflops": gflops, "frac_of_mm": gflops / peaks["bf16" if bf16 else "fp32"]})
+    return rows
+
+
+def bench_loop(device, quick, precision: str) -> list[dict]:
+    from hydra import compose, initialize_config_dir
+
+    from mbpo.config import register_configs
+    from mbpo.loop import run_mbpo
+    from mbpo.train import build, loop_settings, resolve_precision
+
+    register_configs()
+    conf = str(Path(__file__).resolve().parents[1] / "conf")
+    window = 250 if quick else 500
+    cases = {
+        "Hopper-v5, MBPO settings (G=20, SAC 2x256, linear schedule)":
+            ["env=hopper", "rollout=linear"],
+        "HalfCheetah-v5, peer settings (G=10, SAC 2x512, H=1)":
+            ["env=halfcheetah", "rollout=fixed", "rollout.h=1", "updates_per_step=10",
+             "agent.hidden_size=512"],
+    }
+    rows = []
+    for name, overrides in cases.items():
+        with initialize_config_dir(config_dir=conf, version_base=None):
+            cfg = compose(config_name="config", overrides=overrides + [
+                f"total_steps={5000 + window}", f"eval_every={window}", "eval_episodes=1",
+                f"precision={precision}", f"log_every={window}"])
+        settings = loop_settings(cfg)
+        components = build(cfg, device, settings, resolve_precision(precision, device))
+        log = _TimingLog()
+        torch.manual_seed(0)
+        run_mbpo(components, settings, log, seed=0)
+        perf = log.last["perf"]
+        total = window / perf["env_steps_per_s"]
+        rows.append({"name": name, "precision": precision,
+                     "env_steps_per_s": perf["env_steps_per_s"],
+                     "share_model_train": perf["model_train_s"] / total,
+                     "share_rollout": perf["rollout_s"] / total,
+                     "share_sac": perf["sac_s"] / total,
+                     "share_env_and_other": 1 - (perf["model_train_s"] + perf["rollout_s"]
+                                                 + perf["sac_s"]) / total,
+                     "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20})
+    return rows
+
+
+class _TimingLog:
+    """Stands in for RunLogger: keeps the last value of each group's scalars."""
+
+    def __init__(self):
+        self.last: dict[str, dict[str, float]] = {}
+
+    def scalars(self, prefix, values, step):
+        self.last.setdefault(prefix, {}).update({k: float(v) for k, v in values.items()})
+
+    def line(self, message):
+        print("   ", message, flush=True)
+
+    def text(self, *_):
+        pass
+
+    def flush(self):
+        pass
+
+
+def fmt(row: dict) -> str:
+    skip = {"name", "precision"}
+    cells = []
+    for k, v in row.items():
+        if k in skip:
+            continue
+        cells.append(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}")
+    return f"{row['name']:<62s} {row.get('precision', ''):>5s}  " + "  ".join(cells)
+
+
+TARGETS = [  # (row name prefix, precision, key, minimum, what)
+    ("rollout H=10", "fp32", "frac_of_mm", 0.70, "rollouts >= 70% of mm"),
+    ("rollout H=10", "bf16", "frac_of_mm", 0.70, "rollouts >= 70% of mm"),
+    ("model training", "fp32", "frac_of_mm", 0.60, "model training >= 60% of mm"),
+    ("model training", "bf16", "frac_of_mm", 0.60, "model training >= 60% of mm"),
+    ("SAC update 2x512", "fp32", "frac_of_mm", 0.75, "SAC 2x512 >= 75% of mm"),
+    ("SAC update 2x512", "bf16", "frac_of_mm", 0.75, "SAC 2x512 >= 75% of mm"),
+    ("SAC update 2x256", "fp32", "frac_of_mm", 0.60, "SAC 2x256 >= 60% of mm"),
+    ("SAC update 2x256", "bf16", "frac_of_mm", 0.60, "SAC 2x256 >= 60% of mm"),
+    ("rollout H=10 straightforward", "fp32", "speedup_of_batched", 20.0, "batched >= 20x naive"),
+]
+
+
+def check_targets(rows: list[dict]) -> list[str]:
+    lines = []
+    for prefix, prec, key, minimum, what in TARGETS:
+        row = next((r for r in rows if r["name"].startswith(prefix) and r.get("precision") == prec
+                    and key in r), None)
+        if row:
+            ok = row[key] >= minimum
+            lines.append(f"{'MET ' if ok else 'MISS'} {what} [{prec}]: {row[key]:.3g}")
+
+    def ratio(prefix, key):
+        fp, bf = (next(r for r in rows if r["name"].startswith(prefix) and r["precision"] == p)
+                  for p in ("fp32", "bf16"))
+        return bf[key] / fp[key]
+
+    for prefix, key, minimum in (("SAC update 2x512", "updates_per_s", 1.5),
+                                 ("SAC update 2x256", "updates_per_s", 1.5),
+                                 ("rollout H=10", "transitions_per_s", 2.0)):
+        r = ratio(prefix, key)
+        lines.append(f"{'MET ' if r >= minimum else 'MISS'} bf16 {prefix} >= {minimum}x fp32: {r:.2f}x")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke check")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--skip-loop", action="store_true", help="skip the full-loop runs")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    torch.manual_seed(0)
+    peaks = {"fp32": mm_peak(device, torch.float32), "bf16": mm_peak(device, torch.bfloat16)}
+    rows = [{"name": "torch.mm 2048^3", "precision": p, "gflops": g} for p, g in peaks.items()]
+    for section in (bench_sac, bench_rollouts, bench_model_training):
+        print(f"... {section.__name__}", flush=True)
+        rows += section(device, peaks, args.quick)
+    if not args.skip_loop:
+        for precision in ("fp32", "auto"):
+            print(f"... full loop, precision={precision}", flush=True)
+            rows += bench_loop(device, args.quick, precision)
+    header = (f"{platform.processor() or platform.machine()} | torch {torch.__version__} | "
+              f"threads {torch.get_num_threads()} | device {device}")
+    print("\n" + header)
+    for row in rows:
+        print(fmt(row))
+    targets = check_targets(rows)
+    print("\nTargets (fractions of this run's torch.mm in the same precision):")
+    print("\n".join(targets))
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "benchmark.json").write_text(json.dumps(
+        {"machine": header, "date": time.strftime("%Y-%m-%d %H:%M"), "rows": rows,
+         "targets": targets}, indent=2))
+    print(f"\nwrote {args.out_dir / 'benchmark.json'}")
+
+
+if __name__ == "__main__":
+    main()
