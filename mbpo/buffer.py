@@ -92,10 +92,30 @@ class TransitionBuffer:
     def sample_obs(self, batch_size: int) -> Tensor:
         return self._random_rows(batch_size)[:, : self.obs_dim]
 
+    def _valid_index(self) -> Tensor:
+        idx = self.ptr - self.size + torch.arange(self.size, device=self.device)
+        return idx % self.max_capacity
+
     def all(self) -> Batch:
         """Every valid transition, oldest first."""
-        idx = (self.ptr - self.size + torch.arange(self.size, device=self.device))
-        return self.split(self.data[idx % self.max_capacity])
+        return self.split(self.data[self._valid_index()])
+
+
+    def state_dict(self) -> dict[str, object]:
+        """The valid rows, oldest first (sampling is by age, so layout need not be kept)."""
+        return {"rows": self.data[self._valid_index()].cpu(), "capacity": self.capacity}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        rows = state["rows"]
+        if rows.shape[1] != self.width or rows.shape[0] > self.max_capacity:
+            raise ValueError(
+                f"buffer state of shape {tuple(rows.shape)} does not fit a buffer of width "
+                f"{self.width} and max capacity {self.max_capacity}"
+            )
+        self.capacity = self.max_capacity
+        self.ptr = self.size = 0
+        self._write(rows.to(self.device))
+        self.set_capacity(int(state["capacity"]))
 
 
 def sample_mixed(real: TransitionBuffer, model: TransitionBuffer, batch_size: int,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import II, MISSING
@@ -63,6 +63,10 @@ class RunConfig:
     """Episodes per evaluation, on a separate env instance."""
     log_every: int = 250
     """Env steps between SAC metric logs (each log costs one host sync)."""
+    checkpoint_every: int = 5000
+    """Env steps between checkpoints; one is also written at the end and on SIGINT/SIGTERM."""
+    resume: Optional[str] = None  # noqa: UP045 (OmegaConf needs Optional here)
+    """true: continue this run dir's checkpoint; PATH: a run dir or checkpoint file."""
 
     env: Any = MISSING
     model: Any = MISSING

@@ -10,8 +10,9 @@ from torch.utils.tensorboard import SummaryWriter
 
 
 class RunLogger:
-    def __init__(self, run_dir: Path, console: bool = True):
-        self.writer = SummaryWriter(log_dir=str(run_dir))
+    def __init__(self, run_dir: Path, console: bool = True, purge_step: int | None = None):
+        # purge_step: on resume, TensorBoard drops events at steps >= it from the old files.
+        self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
         self.console = console
 
     def scalars(self, prefix: str, values: Mapping[str, float | Tensor], step: int) -> None:

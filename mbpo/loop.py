@@ -1,14 +1,17 @@
 """The MBPO loop (Janner et al. 2019, Algorithm 2), read top to bottom.
 
-Per real env step: (every model_train_freq steps) fit the ensemble on all real data,
-take the first model step from fresh start states (measuring the uncertainty), let the
-schedule pick the horizon, resize the model buffer and roll out; act in the env; do G SAC
-updates on mixed batches; evaluate every eval_every steps.
+Per real env step: act in the env; do G SAC updates on mixed batches; evaluate every
+eval_every steps; every model_train_freq steps, fit the ensemble on all real data, take the
+first model step from fresh start states (measuring the uncertainty), let the schedule
+pick the horizon, resize the model buffer and roll out for the steps to come. Everything
+an iteration logs carries a step no later than the env steps taken after it, so a
+checkpoint taken between iterations splits the event log cleanly.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import gymnasium as gym
@@ -41,6 +44,7 @@ class LoopSettings:
     eval_every: int
     eval_episodes: int
     log_every: int
+    checkpoint_every: int
 
     def model_buffer_capacity(self, horizon: int) -> int:
         """MBPO's model pool size: retain_epochs * (rollouts per epoch) * batch * horizon."""
@@ -63,12 +67,22 @@ class Components:
 
 
 @dataclass
-class RunSummary:
+class LoopState:
+    """What the loop carries from one env step to the next; a checkpoint holds all of it."""
+
+    t: int = 0  # env steps taken
+    obs: np.ndarray | None = None
+    episode_return: float = 0.0
+    last_episode_return: float = float("nan")
+    horizon: int = 0
+    uncertainty: float = float("nan")
     final_return: float = float("nan")
     best_return: float = float("-inf")
     horizons: list[int] = field(default_factory=list)
+    sac_sums: dict[str, torch.Tensor] = field(default_factory=dict)  # averaged when logged
+    sac_count: int = 0
 
-    def as_dict(self) -> dict[str, float]:
+    def summary(self) -> dict[str, float]:
         return {
             "final_return": self.final_return,
             "best_return": self.best_return,
@@ -76,86 +90,109 @@ class RunSummary:
         }
 
 
-def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, seed: int) -> RunSummary:
-    summary = RunSummary()
-    obs, _ = c.env.reset(seed=seed)
-    c.env.action_space.seed(seed)
-    c.eval_env.reset(seed=seed + 1_000_000)
-    episode_return, last_episode_return = 0.0, float("nan")
-    horizon, uncertainty = 0, float("nan")
+def model_phase(c: Components, s: LoopSettings, state: LoopState, log: RunLogger,
+                timers: dict[str, float]) -> None:
+    """Fit the ensemble, take the first step, let the schedule pick H, resize and roll out."""
+    tic = time.perf_counter()
+    real = c.real_buffer.all()
+    model_metrics = c.trainer.fit(real.obs, real.act, real.rew, real.next_obs)
+    timers["model_train_s"] += time.perf_counter() - tic
+    log.scalars("model", model_metrics, state.t)
+
+    tic = time.perf_counter()
+    start = c.real_buffer.sample_obs(s.rollout_batch_size)
+    first = first_step(c.model, c.agent.actor, start, s.rollout_chunk_size, c.precision.rollout)
+    plan = c.schedule.plan((state.t - s.init_steps) // s.epoch_length, first.var)
+    c.model_buffer.set_capacity(s.model_buffer_capacity(plan.horizon))
+    stats = rollout_model(c.model, c.agent.actor, first, plan, c.terminated_fn, c.model_buffer,
+                          s.rollout_chunk_size, c.precision.rollout)
+    timers["rollout_s"] += time.perf_counter() - tic
+    state.horizon, state.uncertainty = plan.horizon, float(first.var.mean())
+    state.horizons.append(plan.horizon)
+    log.scalars("rollout", {
+        "horizon": plan.horizon,
+        "uncertainty": state.uncertainty,
+        "mean_length": stats.mean_length,
+        "truncated_frac": stats.truncated_frac,
+        "model_buffer_size": len(c.model_buffer),
+    }, state.t)
+
+
+def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
+             save_checkpoint: Callable[[LoopState], None] | None = None,
+             stop_requested: Callable[[], bool] = lambda: False) -> LoopState:
+    """Run from `state` (fresh, or restored from a checkpoint) to total_steps or a stop."""
     timers = {"model_train_s": 0.0, "rollout_s": 0.0, "sac_s": 0.0}
-    window_start, window_step = time.perf_counter(), 0
-    sac_metrics: dict[str, torch.Tensor] = {}
+    window_start, window_step = time.perf_counter(), state.t
 
-    for t in range(s.total_steps):
-        # 1. Model phase: fit, measure uncertainty, pick the horizon, roll out.
-        if t >= s.init_steps and (t - s.init_steps) % s.model_train_freq == 0:
-            tic = time.perf_counter()
-            real = c.real_buffer.all()
-            model_metrics = c.trainer.fit(real.obs, real.act, real.rew, real.next_obs)
-            timers["model_train_s"] += time.perf_counter() - tic
-            log.scalars("model", model_metrics, t)
-
-            tic = time.perf_counter()
-            start = c.real_buffer.sample_obs(s.rollout_batch_size)
-            first = first_step(c.model, c.agent.actor, start, s.rollout_chunk_size,
-                               c.precision.rollout)
-            plan = c.schedule.plan((t - s.init_steps) // s.epoch_length, first.var)
-            c.model_buffer.set_capacity(s.model_buffer_capacity(plan.horizon))
-            stats = rollout_model(c.model, c.agent.actor, first, plan, c.terminated_fn,
-                                  c.model_buffer, s.rollout_chunk_size, c.precision.rollout)
-            timers["rollout_s"] += time.perf_counter() - tic
-            horizon, uncertainty = plan.horizon, float(first.var.mean())
-            summary.horizons.append(horizon)
-            log.scalars("rollout", {
-                "horizon": horizon,
-                "uncertainty": uncertainty,
-                "mean_length": stats.mean_length,
-                "truncated_frac": stats.truncated_frac,
-                "model_buffer_size": len(c.model_buffer),
-            }, t)
-
-        # 2. Act in the real env: uniform random at first, then by sampling the policy.
+    while state.t < s.total_steps:
+        t = state.t
+        # 1. Act in the real env: uniform random at first, then by sampling the policy.
         if t < s.init_steps:
             action = c.env.action_space.sample()
         else:
-            action = c.agent.act(obs, deterministic=False)
+            action = c.agent.act(state.obs, deterministic=False)
         next_obs, reward, terminated, truncated, _ = c.env.step(action)
         # Only `terminated` stops bootstrapping; a time-limit truncation does not.
-        c.real_buffer.add(obs, action, float(reward), next_obs, bool(terminated))
-        episode_return += float(reward)
-        obs = next_obs
+        c.real_buffer.add(state.obs, action, float(reward), next_obs, bool(terminated))
+        state.episode_return += float(reward)
+        state.obs = next_obs
+        state.t = step = t + 1
         if terminated or truncated:
-            log.scalars("train", {"episode_return": episode_return}, t + 1)
-            last_episode_return, episode_return = episode_return, 0.0
-            obs, _ = c.env.reset()
-        step = t + 1
+            log.scalars("train", {"episode_return": state.episode_return}, step)
+            state.last_episode_return, state.episode_return = state.episode_return, 0.0
+            state.obs, _ = c.env.reset()
 
-        # 3. G SAC updates on batches mixing real and model transitions.
+        # 2. G SAC updates on batches mixing real and model transitions.
         if t >= s.init_steps:
             tic = time.perf_counter()
             for _ in range(s.updates_per_step):
                 batch = sample_mixed(c.real_buffer, c.model_buffer, c.agent.batch_size,
                                      s.real_ratio)
-                sac_metrics = c.agent.update(batch)
+                metrics = c.agent.update(batch)
+                if metrics is None:  # a non-finite loss: counted by the agent, skipped
+                    continue
+                for name, value in metrics.items():
+                    sums = state.sac_sums
+                    sums[name] = sums[name] + value if name in sums else value
+                state.sac_count += 1
             timers["sac_s"] += time.perf_counter() - tic
-        if sac_metrics and step % s.log_every == 0:
-            log.scalars("sac", sac_metrics, step)
+        if step % s.log_every == 0 and t >= s.init_steps:
+            means = {k: v / max(state.sac_count, 1) for k, v in state.sac_sums.items()}
+            log.scalars("sac", {**means, "skipped_updates": c.agent.skipped_updates}, step)
+            state.sac_sums, state.sac_count = {}, 0
 
-        # 4. Periodic deterministic evaluation and per-epoch console line.
+        # 3. Periodic deterministic evaluation and per-epoch console line.
         if step % s.eval_every == 0 or step == s.total_steps:
             elapsed = time.perf_counter() - window_start  # training time only, not evaluation
             steps_per_s = (step - window_step) / max(elapsed, 1e-9)
             mean, std = evaluate_policy(c.eval_env, c.agent, s.eval_episodes)
-            summary.final_return = mean
-            summary.best_return = max(summary.best_return, mean)
+            state.final_return = mean
+            state.best_return = max(state.best_return, mean)
             log.scalars("eval", {"return": mean, "return_std": std}, step)
             log.scalars("perf", {"env_steps_per_s": steps_per_s, **timers}, step)
             log.line(
-                f"step {step:>7d} | eval {mean:8.1f} ± {std:6.1f} | train ep {last_episode_return:8.1f}"
-                f" | H {horizon:2d} | Var {uncertainty:.4f} | {steps_per_s:6.1f} steps/s"
+                f"step {step:>7d} | eval {mean:8.1f} ± {std:6.1f} | train ep "
+                f"{state.last_episode_return:8.1f} | H {state.horizon:2d} | "
+                f"Var {state.uncertainty:.4f} | {steps_per_s:6.1f} steps/s"
             )
             log.flush()
             timers = dict.fromkeys(timers, 0.0)
             window_start, window_step = time.perf_counter(), step
-    return summary
+
+        # 4. Model phase for the steps to come (MBPO trains the model every model_train_freq).
+        if (step >= s.init_steps and (step - s.init_steps) % s.model_train_freq == 0
+                and step < s.total_steps):
+            model_phase(c, s, state, log, timers)
+
+        # 5. Checkpoint between iterations: periodically, at the end, or when asked to stop.
+        stopping = stop_requested()
+        if save_checkpoint and (step % s.checkpoint_every == 0 or step == s.total_steps
+                                or stopping):
+            log.flush()
+            save_checkpoint(state)
+        if stopping:
+            log.line(f"stopped at step {step}" + (", checkpoint written" if save_checkpoint
+                                                   else ""))
+            break
+    return state

@@ -7,6 +7,8 @@ and elites chosen as the members with the lowest holdout MSE.
 
 from __future__ import annotations
 
+import copy
+import math
 from collections.abc import Sequence
 
 import torch
@@ -67,7 +69,26 @@ class EnsembleTrainer:
         mean, _ = self.model.forward_inputs(inputs)
         return ((mean - targets) ** 2).mean(dim=(1, 2))
 
+    def state_dict(self) -> dict[str, object]:
+        return {"optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+
     def fit(self, obs: Tensor, act: Tensor, rew: Tensor, next_obs: Tensor) -> dict[str, float]:
+        """Fit on all data; a fit whose loss goes non-finite is undone (`rollback` = 1)."""
+        last_good = (copy.deepcopy(self.model.state_dict()),
+                     copy.deepcopy(self.optimizer.state_dict()))
+        metrics = self._fit(obs, act, rew, next_obs)
+        if metrics is None:
+            self.model.load_state_dict(last_good[0])
+            self.optimizer.load_state_dict(last_good[1])
+            return {"train_loss": float("nan"), "holdout_mse": float("nan"), "epochs": 0.0,
+                    "rollback": 1.0}
+        return {**metrics, "rollback": 0.0}
+
+    def _fit(self, obs: Tensor, act: Tensor, rew: Tensor,
+             next_obs: Tensor) -> dict[str, float] | None:
         model = self.model
         inputs = torch.cat([obs, act], dim=-1)
         raw_targets = torch.cat([next_obs - obs, rew.unsqueeze(-1)], dim=-1)
@@ -106,6 +127,8 @@ class EnsembleTrainer:
                 total += loss.detach()
             epochs += 1
             train_loss = float(total) / -(-n_train // self.batch_size)
+            if not math.isfinite(train_loss):
+                return None
             mse = self.holdout_mse(hold_x, hold_y)
             improved = (best - mse) / best.clamp_min(1e-12) > self.min_improvement  # [E]
             if improved.any():

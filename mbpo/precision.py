@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 COMPONENTS = ("sac", "model_train", "rollout")
-AUTO_BF16 = ("sac", "rollout")
+AUTO_BF16 = ("sac", "model_train", "rollout")
 """Components that `precision=auto` runs in bf16 on native hardware (see README, Performance)."""
 
 

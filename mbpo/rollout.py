@@ -84,6 +84,11 @@ def rollout_model(model: GaussianEnsemble, actor: Actor, first: Step, plan: Roll
         for h in range(plan.horizon):
             if h > 0:
                 step = model_step(model, actor, step.obs, bf16)
+            finite = torch.isfinite(step.next_obs).all(dim=-1) & torch.isfinite(step.rew)
+            if not bool(finite.all()):  # a diverged prediction ends that sample, unwritten
+                step = Step(*(t[finite] for t in step))
+                if step.obs.shape[0] == 0:
+                    break
             done = terminated_fn(step.next_obs)
             buffer.add_batch(step.obs, step.act, step.rew, step.next_obs, done)
             transitions += step.obs.shape[0]

@@ -85,7 +85,8 @@ class SAC(nn.Module):
                  action_high: np.ndarray, hidden_size: int = 256, num_layers: int = 2,
                  lr: float = 3e-4, gamma: float = 0.99, tau: float = 0.005,
                  batch_size: int = 256, init_alpha: float = 1.0,
-                 target_entropy: float | None = None, bf16: bool = False):
+                 target_entropy: float | None = None, compile_losses: bool = False,
+                 bf16: bool = False):
         super().__init__()
         if not 0.0 <= gamma < 1.0:
             raise ValueError(f"agent.gamma must be in [0, 1), got {gamma}")
@@ -106,6 +107,21 @@ class SAC(nn.Module):
         self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=lr, fused=True)
         self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=lr, fused=True)
         self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=lr)
+        self.skipped_updates = 0  # updates dropped because a loss was not finite
+        if compile_losses:
+            self.compile()
+
+    def full_state(self) -> dict[str, object]:
+        """Networks, alpha and all three optimisers: what a checkpoint needs."""
+        return {"modules": self.state_dict(), "actor_opt": self.actor_opt.state_dict(),
+                "critic_opt": self.critic_opt.state_dict(),
+                "alpha_opt": self.alpha_opt.state_dict()}
+
+    def load_full_state(self, state: dict[str, object]) -> None:
+        self.load_state_dict(state["modules"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self.alpha_opt.load_state_dict(state["alpha_opt"])
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
@@ -114,27 +130,46 @@ class SAC(nn.Module):
         a = self.actor.deterministic(x) if deterministic else self.actor.sample(x)[0]
         return a.squeeze(0).cpu().numpy()
 
-    def update(self, batch: Batch) -> dict[str, Tensor]:
-        device = self.log_alpha.device
-        alpha = self.log_alpha.exp().detach()
-        # Two autocast regions: autocast caches bf16 weight copies until it exits, and the
-        # critic's weights change between the critic and the actor losses.
-        with autocast(device, self.bf16):
+    def critic_loss(self, batch: Batch, alpha: Tensor) -> tuple[Tensor, Tensor]:
+        """Twin-Q TD loss against the target critics; also returns Q [2, B] for logging."""
+        with autocast(self.log_alpha.device, self.bf16):
             with torch.no_grad():
                 next_act, next_logp = self.actor.sample(batch.next_obs)
                 next_q = self.critic_target(batch.next_obs, next_act).min(dim=0).values
                 target = batch.rew + self.gamma * (1.0 - batch.terminated) * (
                     next_q - alpha * next_logp)
             q = self.critic(batch.obs, batch.act)  # [2, B]
-        critic_loss = ((q - target) ** 2).mean(dim=1).sum()
+        return ((q - target) ** 2).mean(dim=1).sum(), q
+
+    def actor_loss(self, obs: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor]:
+        """Reparameterised policy loss; also returns log pi [B] for the entropy tuning."""
+        with autocast(self.log_alpha.device, self.bf16):
+            act, logp = self.actor.sample(obs)
+            q_pi = self.critic(obs, act).min(dim=0).values
+        return (alpha * logp - q_pi).mean(), logp
+
+    def compile(self) -> None:
+        """torch.compile both losses (fuses the elementwise work around the matmuls)."""
+        self.critic_loss = torch.compile(self.critic_loss)
+        self.actor_loss = torch.compile(self.actor_loss)
+
+    def update(self, batch: Batch) -> dict[str, Tensor] | None:
+        """One SAC step; None (and `skipped_updates` + 1) if a loss is not finite."""
+        alpha = self.log_alpha.exp().detach()
+        # Separate autocast regions per loss: autocast caches bf16 weight copies until it
+        # exits, and the critic's weights change between the two losses.
+        critic_loss, q = self.critic_loss(batch, alpha)
+        if not bool(torch.isfinite(critic_loss)):  # one host sync: keeps NaN out of the nets
+            self.skipped_updates += 1
+            return None
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
 
-        with autocast(device, self.bf16):
-            act, logp = self.actor.sample(batch.obs)
-            q_pi = self.critic(batch.obs, act).min(dim=0).values
-        actor_loss = (alpha * logp - q_pi).mean()
+        actor_loss, logp = self.actor_loss(batch.obs, alpha)
+        if not bool(torch.isfinite(actor_loss)):
+            self.skipped_updates += 1
+            return None
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward(inputs=list(self.actor.parameters()))  # no critic grads accumulate
         self.actor_opt.step()
@@ -153,4 +188,5 @@ class SAC(nn.Module):
             "alpha": alpha,
             "entropy": -logp.detach().mean(),
             "q_mean": q.detach().mean(),
+            "q_abs_max": q.detach().abs().max(),
         }

@@ -6,21 +6,35 @@ Hydra wrapper that returns the final eval return for sweeps to optimise.
 
 from __future__ import annotations
 
+import contextlib
 import random
+import signal
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import hydra
 import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mbpo.buffer import TransitionBuffer
+from mbpo.checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointError,
+    capture_run,
+    config_fingerprint,
+    load_checked,
+    restore_run,
+    save_atomic,
+)
 from mbpo.config import register_configs
 from mbpo.envs import make_env, termination_fn
 from mbpo.logger import RunLogger
-from mbpo.loop import Components, LoopSettings, run_mbpo
+from mbpo.loop import Components, LoopSettings, LoopState, run_mbpo
 from mbpo.precision import PrecisionPlan, resolve_precision
 
 register_configs()
@@ -38,14 +52,13 @@ def loop_settings(cfg: DictConfig) -> LoopSettings:
     settings = LoopSettings(**{f: cfg[f] for f in LoopSettings.__dataclass_fields__})
     positive = ["total_steps", "epoch_length", "model_train_freq", "updates_per_step",
                 "rollout_batch_size", "rollout_chunk_size", "model_retain_epochs",
-                "eval_every", "eval_episodes", "log_every"]
+                "eval_every", "eval_episodes", "log_every", "checkpoint_every"]
     for name in positive:
         if getattr(settings, name) < 1:
             raise ValueError(f"{name} must be >= 1, got {getattr(settings, name)}")
-    if not 0 <= settings.init_steps < settings.total_steps:
-        raise ValueError(
-            f"init_steps must be in [0, total_steps={settings.total_steps}), got {settings.init_steps}"
-        )
+    if not 1 <= settings.init_steps < settings.total_steps:
+        raise ValueError(f"init_steps must be in [1, total_steps={settings.total_steps}) (the "
+                         f"first model fit needs real data), got {settings.init_steps}")
     if not 0.0 <= settings.real_ratio <= 1.0:
         raise ValueError(f"real_ratio must be in [0, 1], got {settings.real_ratio}")
     return settings
@@ -87,38 +100,102 @@ def build(cfg: DictConfig, device: torch.device, settings: LoopSettings,
     )
 
 
+class ConfigError(ValueError):
+    """Bad input (config value, env id, checkpoint), found before any work started."""
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
 
 
-def train(cfg: DictConfig, run_dir: Path, console: bool = True) -> dict[str, float]:
-    """Run one MBPO training job, logging to `run_dir`; returns final/best return."""
-    settings = loop_settings(cfg)
-    device = resolve_device(cfg.device.value)
-    precision = resolve_precision(cfg.precision.value, device)
-    if cfg.threads > 0:
-        torch.set_num_threads(cfg.threads)
-    seed_everything(cfg.seed)
-    components = build(cfg, device, settings, precision)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log = RunLogger(run_dir, console=console)
-    log.text("config", "```\n" + OmegaConf.to_yaml(cfg, resolve=True) + "\n```")
-    log.line(f"run dir {run_dir} | device {device} | torch threads {torch.get_num_threads()}"
-             f" | precision {precision.describe()}")
+def resume_path(resume: str | None, run_dir: Path) -> Path | None:
+    """resume=true: this run dir's checkpoint; resume=PATH: a run dir or a checkpoint file."""
+    if resume is None or str(resume).lower() in ("false", "none", ""):
+        return None
+    if str(resume).lower() == "true":
+        return run_dir / CHECKPOINT_NAME
+    path = Path(resume)
+    return path / CHECKPOINT_NAME if path.is_dir() else path
+
+
+@contextlib.contextmanager
+def stop_on_signals(log: RunLogger) -> Iterator[list[bool]]:
+    """SIGINT/SIGTERM ask the loop to checkpoint and stop; a second SIGINT interrupts."""
+    requested = [False]
+
+    def handler(signum: int, _frame: object) -> None:
+        requested[0] = True
+        log.line(f"received {signal.Signals(signum).name}: checkpointing and stopping")
+        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT
+                      else signal.SIG_DFL)
+
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
+            previous[sig] = signal.signal(sig, handler)
     try:
-        summary = run_mbpo(components, settings, log, cfg.seed)
+        yield requested
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def train(cfg: DictConfig, run_dir: Path, console: bool = True) -> dict[str, float]:
+    """Run (or resume) one MBPO training job, logging to `run_dir`; returns its returns.
+
+    Everything is validated and built before any training work starts.
+    """
+    try:
+        settings = loop_settings(cfg)
+        device = resolve_device(cfg.device.value)
+        precision = resolve_precision(cfg.precision.value, device)
+        if cfg.threads > 0:
+            torch.set_num_threads(cfg.threads)
+        seed_everything(cfg.seed)
+        components = build(cfg, device, settings, precision)
+        fingerprint = config_fingerprint(cfg)
+        state = LoopState()
+        state.obs, _ = components.env.reset(seed=cfg.seed)
+        components.env.action_space.seed(cfg.seed)
+        components.eval_env.reset(seed=cfg.seed + 1_000_000)
+        checkpoint = resume_path(cfg.resume, run_dir)
+        if checkpoint is not None:
+            state = restore_run(components, load_checked(checkpoint, fingerprint))
+            run_dir = checkpoint.parent  # continue in the run's own directory
+    except (ValueError, InstantiationException, CheckpointError) as e:
+        raise ConfigError(str(e)) from e
+    run_dir.mkdir(parents=True, exist_ok=True)
+    # On resume, drop events logged after the checkpoint: the curves continue without
+    # duplicated steps (everything an iteration logs is at a step <= its env steps).
+    log = RunLogger(run_dir, console=console, purge_step=state.t + 1 if checkpoint else None)
+    if checkpoint is None:
+        log.text("config", "```\n" + OmegaConf.to_yaml(cfg, resolve=True) + "\n```")
+    log.line(f"run dir {run_dir} | device {device} | torch threads {torch.get_num_threads()}"
+             f" | precision {precision.describe()}"
+             + (f" | resumed at step {state.t}" if checkpoint else ""))
+
+    def save(loop_state: LoopState) -> None:
+        save_atomic(capture_run(components, loop_state, fingerprint), run_dir / CHECKPOINT_NAME)
+
+    try:
+        with stop_on_signals(log) as stop:
+            state = run_mbpo(components, settings, log, state, save, lambda: stop[0])
     finally:
         log.close()
         components.env.close()
         components.eval_env.close()
-    return summary.as_dict()
+    return state.summary()
 
 
 @hydra.main(version_base=None, config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
-    result = train(cfg, Path(HydraConfig.get().runtime.output_dir))
+    try:
+        result = train(cfg, Path(HydraConfig.get().runtime.output_dir))
+    except ConfigError as e:  # bad input: one clear line, non-zero exit
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
     return result["final_return"]
 
 

@@ -106,3 +106,15 @@ def test_first_step_is_the_rollouts_first_transition():
     written = buf.all()
     assert torch.equal(written.obs, first.obs) and torch.equal(written.act, first.act)
     assert torch.equal(written.next_obs, first.next_obs) and torch.equal(written.rew, first.rew)
+
+
+def test_non_finite_predictions_end_their_samples_unwritten():
+    model = MemberIndexModel(OBS, ACT, ensemble_size=3, num_elites=1)
+    model.elite_idx.fill_(1)
+    start = torch.zeros(4, OBS)
+    start[1, 0] = float("nan")  # this sample's prediction is NaN from the first step
+    buf = buffer()
+    stats = rollout_model(model, actor(), first_step(model, actor(), start, 8), RolloutPlan(3),
+                          never_rule(), buf, 8)
+    assert stats.transitions == 3 * 3
+    assert torch.isfinite(buf.all().next_obs).all()

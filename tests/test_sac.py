@@ -32,7 +32,7 @@ def test_update_changes_actor_critic_alpha_and_moves_targets_by_tau():
             src = after[k.replace("critic_target.", "critic.")]
             expected = before[k] + 0.005 * (src - before[k])
             assert torch.allclose(after[k], expected, atol=1e-7)
-    assert set(metrics) == {"critic_loss", "actor_loss", "alpha", "entropy", "q_mean"}
+    assert set(metrics) == {"critic_loss", "actor_loss", "alpha", "entropy", "q_mean", "q_abs_max"}
     assert all(torch.isfinite(v) for v in metrics.values())
 
 

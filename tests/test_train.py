@@ -1,8 +1,8 @@
 """Tiny end-to-end runs through the real config and loop."""
 
 import pytest
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from mbpo.events import read_scalars as scalars
 from mbpo.train import train
 
 EXPECTED_TAGS = {
@@ -13,12 +13,6 @@ EXPECTED_TAGS = {
     "sac/critic_loss", "sac/actor_loss", "sac/alpha", "sac/entropy", "sac/q_mean",
     "perf/env_steps_per_s", "perf/model_train_s", "perf/rollout_s", "perf/sac_s",
 }
-
-
-def scalars(run_dir):
-    acc = EventAccumulator(str(run_dir))
-    acc.Reload()
-    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
 
 
 @pytest.mark.parametrize("rollout", ["fixed", "linear", "adaptive"])

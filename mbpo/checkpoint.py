@@ -1,0 +1,164 @@
+"""Checkpoints that survive a crash mid-write and resume a run exactly.
+
+A checkpoint is one torch file written atomically: to a temporary file, fsynced, then
+renamed over the last one, so the previous checkpoint stays whole until the new one is
+complete. It records a fingerprint of the run's config and the code version, and
+loading refuses one from a different run with a message that says which.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import pickle
+import random
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import mujoco
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from mbpo import __version__
+from mbpo.loop import Components, LoopState
+
+CHECKPOINT_NAME = "checkpoint.pt"
+FORMAT_VERSION = 1
+RESUMABLE_OVERRIDES = ("resume", "threads", "device", "total_steps", "checkpoint_every",
+                       "log_every", "eval_episodes")
+"""Settings a resumed run may change without changing what the run is."""
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: unreadable, truncated, or from another run."""
+
+
+def config_fingerprint(cfg: DictConfig) -> str:
+    """Hash of the resolved config, minus the settings a resume may change."""
+    resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    for key in RESUMABLE_OVERRIDES:
+        resolved.pop(key, None)
+    return hashlib.sha256(repr(sorted(resolved.items())).encode()).hexdigest()[:16]
+
+
+def save_atomic(state: dict[str, Any], path: Path) -> None:
+    """Write `state` to `path` so that a crash at any moment leaves a whole checkpoint."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(state, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def load_checked(path: Path, fingerprint: str) -> dict[str, Any]:
+    """Load a checkpoint and check it belongs to this config and code version."""
+    if not path.is_file():
+        raise CheckpointError(f"resume: no checkpoint at {path}")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"resume: checkpoint {path} is unreadable or truncated ({e})") from e
+    meta = state.get("meta", {}) if isinstance(state, dict) else {}
+    if meta.get("format") != FORMAT_VERSION or meta.get("code_version") != __version__:
+        raise CheckpointError(
+            f"resume: checkpoint {path} was written by format {meta.get('format')} / mbpo "
+            f"{meta.get('code_version')}, this is format {FORMAT_VERSION} / mbpo {__version__}"
+        )
+    if meta.get("config") != fingerprint:
+        raise CheckpointError(
+            f"resume: checkpoint {path} is from a different config (fingerprint "
+            f"{meta.get('config')} != {fingerprint}); only {', '.join(RESUMABLE_OVERRIDES)} "
+            "may change on resume"
+        )
+    return state
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.wrappers.TimeLimit):
+            return env
+        env = env.env
+    return None
+
+
+def env_state(env: gym.Env) -> dict[str, Any]:
+    """Everything that decides the env's future: the whole MjData (derived quantities too,
+    which some rewards read before stepping), time-limit counter and both generators."""
+    sim = env.unwrapped
+    limit = _time_limit(env)
+    return {
+        "mjdata": pickle.dumps(sim.data),
+        "elapsed_steps": limit._elapsed_steps if limit else None,
+        "np_random": sim.np_random.bit_generator.state,
+        "action_space": env.action_space.np_random.bit_generator.state,
+    }
+
+
+def restore_env(env: gym.Env, state: dict[str, Any]) -> None:
+    """Inverse of env_state; the env must have been reset once (gymnasium's order check)."""
+    sim = env.unwrapped
+    mujoco.mj_copyData(sim.data, sim.model, pickle.loads(state["mjdata"]))
+    limit = _time_limit(env)
+    if limit is not None:
+        limit._elapsed_steps = state["elapsed_steps"]
+    sim.np_random.bit_generator.state = state["np_random"]
+    env.action_space.np_random.bit_generator.state = state["action_space"]
+
+
+def capture_run(c: Components, state: LoopState, fingerprint: str) -> dict[str, Any]:
+    """Everything needed to continue the run bit for bit (on the same device and threads)."""
+    return {
+        "meta": {"format": FORMAT_VERSION, "code_version": __version__, "config": fingerprint},
+        "loop": dataclasses.asdict(state),
+        "agent": c.agent.full_state(),
+        "model": c.model.state_dict(),
+        "trainer": c.trainer.state_dict(),
+        "schedule": c.schedule.state_dict() if hasattr(c.schedule, "state_dict") else None,
+        "real_buffer": c.real_buffer.state_dict(),
+        "model_buffer": c.model_buffer.state_dict(),
+        "env": env_state(c.env),
+        "eval_env": env_state(c.eval_env),
+        "rng": rng_state(),
+    }
+
+
+def restore_run(c: Components, ckpt: dict[str, Any]) -> LoopState:
+    """Load a checkpoint into freshly built components (whose envs were reset once)."""
+    c.agent.load_full_state(ckpt["agent"])
+    c.model.load_state_dict(ckpt["model"])
+    c.trainer.load_state_dict(ckpt["trainer"])
+    if ckpt["schedule"] is not None:
+        c.schedule.load_state_dict(ckpt["schedule"])
+    c.real_buffer.load_state_dict(ckpt["real_buffer"])
+    c.model_buffer.load_state_dict(ckpt["model_buffer"])
+    restore_env(c.env, ckpt["env"])
+    restore_env(c.eval_env, ckpt["eval_env"])
+    restore_rng(ckpt["rng"])
+    return LoopState(**ckpt["loop"])

@@ -1,0 +1,118 @@
+"""Checkpoints: atomic, exact resume after SIGKILL, clean stop on SIGTERM, refusals."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from mbpo.checkpoint import (
+    CHECKPOINT_NAME,
+    CheckpointError,
+    config_fingerprint,
+    load_checked,
+    save_atomic,
+)
+from mbpo.events import read_scalars as scalars
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = ["env=hopper", "experiment=debug", "total_steps=600", "checkpoint_every=100", "threads=1",
+        "eval_episodes=2"]
+
+
+def run_cli(run_dir, *overrides, wait=True):
+    cmd = [sys.executable, "-m", "mbpo.train", *TINY, *overrides, f"hydra.run.dir={run_dir}"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    if wait:
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out
+    return proc
+
+
+def checkpoint_step(run_dir):
+    path = Path(run_dir) / CHECKPOINT_NAME
+    if not path.exists():
+        return -1
+    return torch.load(path, weights_only=False)["loop"]["t"]
+
+
+def wait_for_checkpoint(run_dir, min_step, proc, timeout=240):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if checkpoint_step(run_dir) >= min_step:
+            return
+        assert proc.poll() is None, proc.stdout.read()
+        time.sleep(0.05)
+    raise TimeoutError(f"no checkpoint at step >= {min_step}")
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
+    run_cli(tmp_path / "whole")
+    proc = run_cli(tmp_path / "killed", wait=False)
+    wait_for_checkpoint(tmp_path / "killed", 300, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL  # killed mid-run, not finished
+    assert 300 <= checkpoint_step(tmp_path / "killed") < 600
+    run_cli(tmp_path / "killed", "resume=true")
+    whole, resumed = scalars(tmp_path / "whole"), scalars(tmp_path / "killed")
+    for tag in ("eval/return", "sac/critic_loss", "rollout/horizon", "train/episode_return"):
+        steps = [s for s, _ in resumed[tag]]
+        assert len(steps) == len(set(steps)), f"{tag} has duplicated steps after resume"
+        assert resumed[tag] == whole[tag], tag
+
+
+def test_sigterm_writes_a_final_checkpoint(tmp_path):
+    proc = run_cli(tmp_path, "total_steps=100000", "checkpoint_every=1000000", wait=False)
+    deadline = time.time() + 120
+    while not list(tmp_path.glob("events.out.tfevents*")) and time.time() < deadline:
+        time.sleep(0.05)
+    time.sleep(3)  # let it get past the random steps into training
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out
+    step = checkpoint_step(tmp_path)
+    assert 0 < step < 100000
+    assert "checkpoint" in out
+
+
+def test_checkpoint_survives_a_crash_during_the_next_write(tmp_path):
+    path = tmp_path / CHECKPOINT_NAME
+    save_atomic({"meta": {"n": 1}}, path)
+    (tmp_path / (CHECKPOINT_NAME + ".tmp")).write_bytes(b"half a checkpoint")  # crash mid-write
+    assert torch.load(path, weights_only=False)["meta"]["n"] == 1
+
+
+def test_truncated_checkpoint_is_refused_with_a_clear_error(tmp_path, make_cfg):
+    cfg = make_cfg(*TINY)
+    path = tmp_path / CHECKPOINT_NAME
+    save_atomic({"meta": {}, "payload": torch.zeros(10000)}, path)
+    path.write_bytes(path.read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="unreadable or truncated"):
+        load_checked(path, config_fingerprint(cfg))
+    with pytest.raises(CheckpointError, match="no checkpoint"):
+        load_checked(tmp_path / "missing.pt", config_fingerprint(cfg))
+
+
+def test_checkpoint_from_another_config_is_refused(tmp_path, make_cfg):
+    run_cli(tmp_path, "total_steps=200")
+    path = tmp_path / CHECKPOINT_NAME
+    same = make_cfg(*TINY, "total_steps=400")  # total_steps may change on resume
+    assert load_checked(path, config_fingerprint(same))["loop"]["t"] == 200
+    other = make_cfg(*TINY, "rollout.beta=3.0")
+    with pytest.raises(CheckpointError, match="different config"):
+        load_checked(path, config_fingerprint(other))
+
+
+def test_resume_cli_reports_bad_checkpoint_and_exits_nonzero(tmp_path):
+    (tmp_path / CHECKPOINT_NAME).write_bytes(b"not a checkpoint")
+    cmd = [sys.executable, "-m", "mbpo.train", *TINY, "resume=true", f"hydra.run.dir={tmp_path}"]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "HYDRA_FULL_ERROR": "0"})
+    assert out.returncode != 0
+    assert "unreadable or truncated" in out.stdout + out.stderr

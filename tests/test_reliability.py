@@ -1,0 +1,93 @@
+"""Bad input fails early and names the field; non-finite numbers never reach the networks."""
+
+import resource
+
+import numpy as np
+import pytest
+import torch
+
+from mbpo.buffer import Batch
+from mbpo.ensemble import GaussianEnsemble
+from mbpo.model_training import EnsembleTrainer
+from mbpo.sac import SAC
+from mbpo.train import ConfigError, train
+
+BAD_FIELDS = [
+    (["rollout=adaptive", "rollout.h_min=6", "rollout.h_max=5"], "rollout.h_min"),
+    (["rollout=adaptive", "rollout.h_min=0"], "rollout.h_min"),
+    (["rollout=adaptive", "rollout.beta=-1"], "rollout.beta"),
+    (["rollout=fixed", "rollout.h=0"], "rollout.h"),
+    (["rollout=linear", "rollout.epoch_a=30", "rollout.epoch_b=20"], "rollout.epoch_a"),
+    (["env.id=Pong-v5"], "env.id"),
+    (["rollout=adaptive", "model.ensemble.ensemble_size=1", "model.ensemble.num_elites=1"],
+     "ensemble_size"),
+    (["model.ensemble.num_elites=9"], "num_elites"),
+    (["real_ratio=-0.1"], "real_ratio"),
+    (["real_ratio=1.5"], "real_ratio"),
+    (["agent.batch_size=0"], "agent.batch_size"),
+    (["model.trainer.batch_size=0"], "model.trainer.batch_size"),
+    (["rollout_batch_size=0"], "rollout_batch_size"),
+    (["model_train_freq=0"], "model_train_freq"),
+    (["updates_per_step=-2"], "updates_per_step"),
+    (["checkpoint_every=0"], "checkpoint_every"),
+    (["eval_every=0"], "eval_every"),
+    (["total_steps=50"], "init_steps"),  # total_steps below init_steps (100 in debug)
+    (["init_steps=0"], "init_steps"),
+    (["agent.gamma=1.0"], "agent.gamma"),
+    (["model.trainer.holdout_ratio=0"], "model.trainer.holdout_ratio"),
+]
+
+
+@pytest.mark.parametrize("overrides, field", BAD_FIELDS, ids=[f for _, f in BAD_FIELDS])
+def test_bad_value_fails_before_any_work_naming_the_field(make_cfg, tmp_path, overrides, field):
+    cfg = make_cfg("env=hopper", "experiment=debug", *overrides)
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        train(cfg, tmp_path, console=False)
+    assert not list(tmp_path.glob("events.out.tfevents*"))  # nothing started
+
+
+def test_non_finite_sac_loss_skips_the_update_and_counts_it():
+    agent = SAC(3, 2, np.full(2, -1.0), np.full(2, 1.0), hidden_size=16)
+    before = {k: v.clone() for k, v in agent.state_dict().items()}
+    bad = Batch(torch.randn(8, 3), torch.rand(8, 2), torch.full((8,), float("nan")),
+                torch.randn(8, 3), torch.zeros(8))
+    assert agent.update(bad) is None
+    assert agent.skipped_updates == 1
+    assert all(torch.equal(before[k], v) for k, v in agent.state_dict().items())
+
+
+def test_model_fit_with_non_finite_loss_rolls_back():
+    torch.manual_seed(0)
+    model = GaussianEnsemble(2, 1, ensemble_size=3, num_elites=2, hidden_size=8, num_layers=1)
+    trainer = EnsembleTrainer(model, batch_size=16, weight_decays=[0.0, 0.0], max_epochs=3)
+    obs = torch.randn(64, 2)
+    good = trainer.fit(obs, torch.randn(64, 1), torch.randn(64), obs + 0.1)
+    assert good["rollback"] == 0.0
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    rew = torch.randn(64)
+    rew[3] = float("inf")
+    bad = trainer.fit(obs, torch.randn(64, 1), rew, obs + 0.1)
+    assert bad["rollback"] == 1.0
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+
+
+def test_memory_stays_bounded_over_a_run(make_cfg, tmp_path):
+    """Resident memory after N and 3N steps (model buffer full by N) differs by < 30 MiB."""
+    from mbpo import loop
+
+    rss_at = {}
+    original = loop.evaluate_policy
+
+    def spy(env, agent, episodes):
+        rss_at[len(rss_at)] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        return original(env, agent, episodes)
+
+    loop.evaluate_policy = spy
+    try:
+        cfg = make_cfg("env=hopper", "experiment=debug", "total_steps=1500", "eval_every=500",
+                       "model_train_freq=50", "rollout=fixed", "rollout.h=3")
+        train(cfg, tmp_path, console=False)
+    finally:
+        loop.evaluate_policy = original
+    # evaluations at 500 (N), 1000, 1500 (3N): peak RSS in MiB
+    assert rss_at[2] - rss_at[0] < 30, rss_at
