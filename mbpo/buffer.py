@@ -100,6 +100,10 @@ class TransitionBuffer:
         """Every valid transition, oldest first."""
         return self.split(self.data[self._valid_index()])
 
+    def recent(self, n: int) -> Batch:
+        """The newest min(n, size) transitions, oldest first."""
+        return self.split(self.data[self._valid_index()[-n:]])
+
 
     def state_dict(self) -> dict[str, object]:
         """The valid rows, oldest first (sampling is by age, so layout need not be kept)."""

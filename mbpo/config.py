@@ -63,6 +63,8 @@ class RunConfig:
     """Episodes per evaluation, on a separate env instance."""
     log_every: int = 250
     """Env steps between SAC metric logs (each log costs one host sync)."""
+    diagnostic_every: int = 1000
+    """Env steps between k-step error vs uncertainty diagnostics (diag/*); 0 turns it off."""
     checkpoint_every: int = 5000
     """Env steps between checkpoints; one is also written at the end and on SIGINT/SIGTERM."""
     resume: Optional[str] = None  # noqa: UP045 (OmegaConf needs Optional here)

@@ -1,33 +1,72 @@
-"""TensorBoard scalars (x axis: environment steps) and a short console line per epoch."""
+"""TensorBoard scalars (x axis: environment steps), HParams, a progress bar and a console line.
+
+The progress bar (tqdm) shows env steps, recent return, horizon and steps/s; it switches
+itself off when the output is not a terminal (log files, sweeps), where the one console
+line per evaluation remains.
+"""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+from tqdm import tqdm
 
 
 class RunLogger:
-    def __init__(self, run_dir: Path, console: bool = True, purge_step: int | None = None):
+    def __init__(self, run_dir: Path, console: bool = True, purge_step: int | None = None,
+                 total_steps: int | None = None, start_step: int = 0):
         # purge_step: on resume, TensorBoard drops events at steps >= it from the old files.
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
         self.console = console
+        self.bar = None
+        if console and total_steps is not None and sys.stderr.isatty():
+            self.bar = tqdm(total=total_steps, initial=start_step, unit="step",
+                            dynamic_ncols=True, mininterval=1.0)
 
     def scalars(self, prefix: str, values: Mapping[str, float | Tensor], step: int) -> None:
         for name, value in values.items():
             self.writer.add_scalar(f"{prefix}/{name}", float(value), step)
 
+    def histogram(self, tag: str, values: Tensor, step: int) -> None:
+        self.writer.add_histogram(tag, values.detach().float().cpu(), step)
+
     def text(self, tag: str, text: str) -> None:
         self.writer.add_text(tag, text, 0)
 
+    def hparams(self, params: Mapping[str, object], metrics: Mapping[str, float],
+                step: int) -> None:
+        """One HParams session for this run, in its own event file (so sweeps compare at a
+        glance in TensorBoard's HParams tab); the metrics are also logged as scalars."""
+        clean = {k: v if isinstance(v, (int, float, str, bool)) else str(v)
+                 for k, v in params.items()}
+        for summary in hparams(clean, dict(metrics)):
+            self.writer.file_writer.add_summary(summary)
+        self.scalars("hparam", {k.split("/")[-1]: v for k, v in metrics.items()}, step)
+
+    def progress(self, step: int, status: Mapping[str, str | float]) -> None:
+        """Advance the bar to `step` and show `status` beside it."""
+        if self.bar is None:
+            return
+        self.bar.update(step - self.bar.n)
+        self.bar.set_postfix(status, refresh=False)
+
     def line(self, message: str) -> None:
-        if self.console:
+        if not self.console:
+            return
+        if self.bar is not None:
+            self.bar.write(message)
+        else:
             print(message, flush=True)
 
     def flush(self) -> None:
         self.writer.flush()
 
     def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
         self.writer.close()

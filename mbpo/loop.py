@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from mbpo.buffer import TransitionBuffer, sample_mixed
+from mbpo.diagnostic import kstep_diagnostic
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.envs import TerminationFn
 from mbpo.evaluation import evaluate_policy
@@ -45,6 +46,7 @@ class LoopSettings:
     eval_episodes: int
     log_every: int
     checkpoint_every: int
+    diagnostic_every: int
 
     def model_buffer_capacity(self, horizon: int) -> int:
         """MBPO's model pool size: retain_epochs * (rollouts per epoch) * batch * horizon."""
@@ -93,6 +95,10 @@ class LoopState:
 def model_phase(c: Components, s: LoopSettings, state: LoopState, log: RunLogger,
                 timers: dict[str, float]) -> None:
     """Fit the ensemble, take the first step, let the schedule pick H, resize and roll out."""
+    if s.diagnostic_every and state.horizons and state.t % s.diagnostic_every == 0:
+        # The real steps since the last fit are held out from the model that fit produced.
+        held_out = c.real_buffer.recent(s.model_train_freq)
+        log.scalars("diag", kstep_diagnostic(c.model, held_out, c.schedule.max_horizon), state.t)
     tic = time.perf_counter()
     real = c.real_buffer.all()
     model_metrics = c.trainer.fit(real.obs, real.act, real.rew, real.next_obs)
@@ -115,7 +121,9 @@ def model_phase(c: Components, s: LoopSettings, state: LoopState, log: RunLogger
         "mean_length": stats.mean_length,
         "truncated_frac": stats.truncated_frac,
         "model_buffer_size": len(c.model_buffer),
+        **(plan.info or {}),
     }, state.t)
+    log.histogram("rollout/uncertainty_hist", first.var, state.t)
 
 
 def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
@@ -142,6 +150,9 @@ def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
             log.scalars("train", {"episode_return": state.episode_return}, step)
             state.last_episode_return, state.episode_return = state.episode_return, 0.0
             state.obs, _ = c.env.reset()
+        if step % 10 == 0:
+            log.progress(step, {"return": f"{state.last_episode_return:.0f}",
+                                "eval": f"{state.final_return:.0f}", "H": state.horizon})
 
         # 2. G SAC updates on batches mixing real and model transitions.
         if t >= s.init_steps:

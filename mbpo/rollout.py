@@ -84,23 +84,22 @@ def rollout_model(model: GaussianEnsemble, actor: Actor, first: Step, plan: Roll
         for h in range(plan.horizon):
             if h > 0:
                 step = model_step(model, actor, step.obs, bf16)
-            finite = torch.isfinite(step.next_obs).all(dim=-1) & torch.isfinite(step.rew)
-            if not bool(finite.all()):  # a diverged prediction ends that sample, unwritten
-                step = Step(*(t[finite] for t in step))
+            # A sample ends, unwritten, at a diverged prediction or (with a mask) at the first
+            # step whose own uncertainty is over the threshold; it never resumes.
+            keep = torch.isfinite(step.next_obs).all(dim=-1) & torch.isfinite(step.rew)
+            if plan.keep is not None:
+                masked = ~plan.keep(step.var, h)
+                stopped += int((keep & masked).sum())
+                keep &= ~masked
+            if not bool(keep.all()):
+                step = Step(*(t[keep] for t in step))
                 if step.obs.shape[0] == 0:
                     break
             done = terminated_fn(step.next_obs)
             buffer.add_batch(step.obs, step.act, step.rew, step.next_obs, done)
             transitions += step.obs.shape[0]
-            if h + 1 == plan.horizon:
+            if h + 1 == plan.horizon or bool(done.all()):
                 break
-            alive = ~done
-            if plan.keep is not None:
-                keep = plan.keep(step.var, h)
-                stopped += int((alive & ~keep).sum())
-                alive &= keep
-            if not bool(alive.any()):
-                break
-            step = step._replace(obs=step.next_obs[alive])
+            step = step._replace(obs=step.next_obs[~done])
     n = first.obs.shape[0]
     return RolloutStats(transitions, transitions / n, stopped / n)

@@ -12,6 +12,7 @@ import math
 from collections.abc import Callable
 from typing import NamedTuple, Protocol
 
+import torch
 from torch import Tensor
 
 SampleMask = Callable[[Tensor, int], Tensor]
@@ -21,6 +22,7 @@ SampleMask = Callable[[Tensor, int], Tensor]
 class RolloutPlan(NamedTuple):
     horizon: int
     keep: SampleMask | None = None
+    info: dict[str, float] | None = None  # extra scalars to log under rollout/
 
 
 class RolloutSchedule(Protocol):
@@ -81,10 +83,73 @@ def adaptive_horizon(var: float, beta: float, h_base: float, h_min: int, h_max: 
     return int(min(max(math.floor(h_base * math.exp(-beta * var) + 0.5), h_min), h_max))
 
 
-class AdaptiveHorizon:
-    """The mission's rule, driven by the mean epistemic variance of this phase's start states."""
+class UncertaintyThreshold:
+    """Per-sample stop rule: a sample's rollout ends at the first step whose own Var exceeds
+    xi * quantile_q(first-step Var of this phase), smoothed over phases by an exponential
+    moving average (after MACURA, Frauenknecht et al. 2024, and M2AC, Pan et al. 2020)."""
 
-    def __init__(self, beta: float, h_min: int, h_max: int, h_base: float | None = None):
+    def __init__(self, quantile: float, xi: float, smoothing: float):
+        if not 0.0 < quantile <= 1.0:
+            raise ValueError(f"rollout.quantile must be in (0, 1], got {quantile}")
+        if not xi > 0:
+            raise ValueError(f"rollout.xi must be > 0, got {xi}")
+        if not 0.0 < smoothing <= 1.0:
+            raise ValueError(f"rollout.smoothing must be in (0, 1], got {smoothing}")
+        self.quantile, self.xi, self.smoothing = quantile, xi, smoothing
+        self.threshold: float | None = None
+
+    def update(self, first_var: Tensor) -> float:
+        # torch.quantile is limited to 16M elements; a phase has far fewer start states.
+        raw = self.xi * float(torch.quantile(first_var.float(), self.quantile))
+        if self.threshold is None:
+            self.threshold = raw
+        else:
+            self.threshold += self.smoothing * (raw - self.threshold)
+        return self.threshold
+
+    def mask(self) -> SampleMask:
+        threshold = self.threshold
+
+        def keep(var: Tensor, step: int) -> Tensor:
+            return var <= threshold
+
+        return keep
+
+    def state_dict(self) -> dict[str, float | None]:
+        return {"threshold": self.threshold}
+
+    def load_state_dict(self, state: dict[str, float | None]) -> None:
+        self.threshold = state["threshold"]
+
+
+class MaskedHorizon:
+    """Every start state rolls out up to h_max; each sample stops on its own uncertainty."""
+
+    def __init__(self, h_max: int, quantile: float = 0.9, xi: float = 1.0,
+                 smoothing: float = 0.2):
+        _check_horizon("h_max", h_max)
+        self.max_horizon = h_max
+        self.needs_uncertainty = True
+        self.rule = UncertaintyThreshold(quantile, xi, smoothing)
+
+    def plan(self, epoch: int, uncertainty: Tensor) -> RolloutPlan:
+        threshold = self.rule.update(uncertainty)
+        return RolloutPlan(self.max_horizon, self.rule.mask(), {"threshold": threshold})
+
+    def state_dict(self) -> dict[str, float | None]:
+        return self.rule.state_dict()
+
+    def load_state_dict(self, state: dict[str, float | None]) -> None:
+        self.rule.load_state_dict(state)
+
+
+class AdaptiveHorizon:
+    """The mission's rule, driven by the mean epistemic variance of this phase's start states;
+    with `mask=true` each sample also stops on its own uncertainty (as in MaskedHorizon)."""
+
+    def __init__(self, beta: float, h_min: int, h_max: int, h_base: float | None = None,
+                 mask: bool = False, quantile: float = 0.9, xi: float = 1.0,
+                 smoothing: float = 0.2):
         _check_horizon("h_min", h_min)
         _check_horizon("h_max", h_max)
         if h_min > h_max:
@@ -97,7 +162,19 @@ class AdaptiveHorizon:
         self.h_base = float(h_max if h_base is None else h_base)
         self.max_horizon = h_max
         self.needs_uncertainty = True
+        self.rule = UncertaintyThreshold(quantile, xi, smoothing) if mask else None
 
     def plan(self, epoch: int, uncertainty: Tensor) -> RolloutPlan:
         var = float(uncertainty.mean())
-        return RolloutPlan(adaptive_horizon(var, self.beta, self.h_base, self.h_min, self.h_max))
+        horizon = adaptive_horizon(var, self.beta, self.h_base, self.h_min, self.h_max)
+        if self.rule is None:
+            return RolloutPlan(horizon)
+        threshold = self.rule.update(uncertainty)
+        return RolloutPlan(horizon, self.rule.mask(), {"threshold": threshold})
+
+    def state_dict(self) -> dict[str, float | None]:
+        return self.rule.state_dict() if self.rule else {}
+
+    def load_state_dict(self, state: dict[str, float | None]) -> None:
+        if self.rule:
+            self.rule.load_state_dict(state)

@@ -10,7 +10,7 @@ import contextlib
 import random
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import hydra
@@ -59,6 +59,8 @@ def loop_settings(cfg: DictConfig) -> LoopSettings:
     if not 1 <= settings.init_steps < settings.total_steps:
         raise ValueError(f"init_steps must be in [1, total_steps={settings.total_steps}) (the "
                          f"first model fit needs real data), got {settings.init_steps}")
+    if settings.diagnostic_every < 0:
+        raise ValueError(f"diagnostic_every must be >= 0 (0 = off), got {settings.diagnostic_every}")
     if not 0.0 <= settings.real_ratio <= 1.0:
         raise ValueError(f"real_ratio must be in [0, 1], got {settings.real_ratio}")
     return settings
@@ -142,7 +144,24 @@ def stop_on_signals(log: RunLogger) -> Iterator[list[bool]]:
             signal.signal(sig, old)
 
 
-def train(cfg: DictConfig, run_dir: Path, console: bool = True) -> dict[str, float]:
+def hparams_of(cfg: DictConfig, overrides: Sequence[str]) -> dict[str, object]:
+    """What a sweep varies: env, schedule and its settings, seed, and every override."""
+    rollout = OmegaConf.to_container(cfg.rollout, resolve=True)
+    params: dict[str, object] = {
+        "env": cfg.env.id,
+        "rollout": str(rollout.pop("_target_")).rsplit(".", 1)[-1],
+        "seed": cfg.seed,
+        **{f"rollout.{k}": ("null" if v is None else v) for k, v in rollout.items()},
+    }
+    for override in overrides:
+        key, _, value = override.lstrip("+~").partition("=")
+        if not key.startswith("hydra") and key not in params:
+            params[key] = value
+    return params
+
+
+def train(cfg: DictConfig, run_dir: Path, console: bool = True,
+          overrides: Sequence[str] = ()) -> dict[str, float]:
     """Run (or resume) one MBPO training job, logging to `run_dir`; returns its returns.
 
     Everything is validated and built before any training work starts.
@@ -165,11 +184,13 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True) -> dict[str, flo
             state = restore_run(components, load_checked(checkpoint, fingerprint))
             run_dir = checkpoint.parent  # continue in the run's own directory
     except (ValueError, InstantiationException, CheckpointError) as e:
-        raise ConfigError(str(e)) from e
+        cause = e.__cause__ if isinstance(e, InstantiationException) and e.__cause__ else e
+        raise ConfigError(str(cause)) from e
     run_dir.mkdir(parents=True, exist_ok=True)
     # On resume, drop events logged after the checkpoint: the curves continue without
     # duplicated steps (everything an iteration logs is at a step <= its env steps).
-    log = RunLogger(run_dir, console=console, purge_step=state.t + 1 if checkpoint else None)
+    log = RunLogger(run_dir, console=console, purge_step=state.t + 1 if checkpoint else None,
+                    total_steps=settings.total_steps, start_step=state.t)
     if checkpoint is None:
         log.text("config", "```\n" + OmegaConf.to_yaml(cfg, resolve=True) + "\n```")
     log.line(f"run dir {run_dir} | device {device} | torch threads {torch.get_num_threads()}"
@@ -182,17 +203,22 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True) -> dict[str, flo
     try:
         with stop_on_signals(log) as stop:
             state = run_mbpo(components, settings, log, state, save, lambda: stop[0])
+        summary = state.summary()
+        log.hparams(hparams_of(cfg, overrides),
+                    {f"hparam/{k}": v for k, v in summary.items()}, state.t)
     finally:
         log.close()
         components.env.close()
         components.eval_env.close()
-    return state.summary()
+    return summary
 
 
 @hydra.main(version_base=None, config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
     try:
-        result = train(cfg, Path(HydraConfig.get().runtime.output_dir))
+        hydra_cfg = HydraConfig.get()
+        result = train(cfg, Path(hydra_cfg.runtime.output_dir),
+                       overrides=list(hydra_cfg.overrides.task))
     except ConfigError as e:  # bad input: one clear line, non-zero exit
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)

@@ -307,28 +307,35 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     torch.manual_seed(0)
-    peaks = {"fp32": mm_peak(device, torch.float32), "bf16": mm_peak(device, torch.bfloat16)}
-    rows = [{"name": "torch.mm 2048^3", "precision": p, "gflops": g} for p, g in peaks.items()]
-    for section in (bench_sac, bench_rollouts, bench_model_training):
-        print(f"... {section.__name__}", flush=True)
-        rows += section(device, peaks, args.quick)
-    if not args.skip_loop:
-        for precision in ("fp32", "auto"):
-            print(f"... full loop, precision={precision}", flush=True)
-            rows += bench_loop(device, args.quick, precision)
     header = (f"{platform.processor() or platform.machine()} | torch {torch.__version__} | "
               f"threads {torch.get_num_threads()} | device {device}")
-    print("\n" + header)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    out_file = args.out_dir / "benchmark.json"
+
+    def save(rows: list[dict], targets: list[str]) -> None:
+        """Written after every section, so an interrupted benchmark keeps what it measured."""
+        out_file.write_text(json.dumps({"machine": header, "date": time.strftime("%Y-%m-%d %H:%M"),
+                                        "rows": rows, "targets": targets}, indent=2))
+
+    peaks = {"fp32": mm_peak(device, torch.float32), "bf16": mm_peak(device, torch.bfloat16)}
+    rows = [{"name": "torch.mm 2048^3", "precision": p, "gflops": g} for p, g in peaks.items()]
+    print(header)
     for row in rows:
-        print(fmt(row))
+        print(fmt(row), flush=True)
+    sections = [bench_sac, bench_rollouts, bench_model_training]
+    if not args.skip_loop:
+        sections += [lambda d, p, q: bench_loop(d, q, "fp32"), lambda d, p, q: bench_loop(d, q, "auto")]
+    for section in sections:
+        new_rows = section(device, peaks, args.quick)
+        for row in new_rows:
+            print(fmt(row), flush=True)
+        rows += new_rows
+        save(rows, [])
     targets = check_targets(rows)
     print("\nTargets (fractions of this run's torch.mm in the same precision):")
     print("\n".join(targets))
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "benchmark.json").write_text(json.dumps(
-        {"machine": header, "date": time.strftime("%Y-%m-%d %H:%M"), "rows": rows,
-         "targets": targets}, indent=2))
-    print(f"\nwrote {args.out_dir / 'benchmark.json'}")
+    save(rows, targets)
+    print(f"\nwrote {out_file}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from mbpo.buffer import TransitionBuffer
@@ -86,9 +87,10 @@ def test_per_sample_mask_ends_samples_and_counts_them():
 
     stats = rollout_model(model, actor(), first_step(model, actor(), start, 100),
                           RolloutPlan(3, keep_first_half), never_rule(), buffer(), 100)
-    assert stats.transitions == 10 + 5 + 2  # each step keeps the first half (rounded down)
-    assert stats.truncated_frac == (5 + 3) / 10
-    assert calls == [0, 1]
+    # the mask is applied before writing: each step keeps the first half (rounded down)
+    assert stats.transitions == 5 + 2 + 1
+    assert stats.truncated_frac == (5 + 3 + 1) / 10
+    assert calls == [0, 1, 2]
 
 
 def test_first_step_uncertainty_is_the_member_variance():
@@ -118,3 +120,58 @@ def test_non_finite_predictions_end_their_samples_unwritten():
                           never_rule(), buf, 8)
     assert stats.transitions == 3 * 3
     assert torch.isfinite(buf.all().next_obs).all()
+
+
+class CounterSpreadModel(GaussianEnsemble):
+    """obs = [_, spread, counter]: members disagree by `spread` only when counter == 1; the
+    elite (the middle member) keeps spread and adds 1 to the counter."""
+
+    def forward_inputs(self, inputs):
+        e = torch.arange(self.ensemble_size, dtype=inputs.dtype).view(-1, 1) - 1.0
+        spread = inputs[..., 1] * (inputs[..., 2].round() == 1)
+        mean = torch.zeros(self.ensemble_size, inputs.shape[-2], self.out_dim)
+        mean[..., 0] = e * spread
+        mean[..., 2] = 1.0
+        return mean, None
+
+
+def test_mask_stops_exactly_the_samples_over_threshold_and_never_resumes_them():
+    model = CounterSpreadModel(OBS, ACT, ensemble_size=3, num_elites=1)
+    model.elite_idx.fill_(1)  # the middle member: no offset, deterministic path
+    start = torch.tensor([[0.0, 0.1, 0.0], [0.0, 5.0, 0.0], [0.0, 0.2, 0.0]])
+    threshold = 1.0  # var at counter 1 = spread^2 * 1 / 4 dims: 0.0025, 6.25, 0.01
+    first = first_step(model, actor(), start, 8)
+    assert torch.equal(first.var, torch.zeros(3))
+    buf = buffer()
+    stats = rollout_model(model, actor(), first,
+                          RolloutPlan(4, lambda var, step: var <= threshold), never_rule(), buf, 8)
+    written = buf.all()
+    spreads = written.obs[:, 1].tolist()
+    # sample with spread 5 is written once (step 0), stopped at step 1, and never again
+    assert spreads.count(5.0) == 1
+    assert spreads.count(pytest.approx(0.1)) == 4 and spreads.count(pytest.approx(0.2)) == 4
+    assert stats.truncated_frac == pytest.approx(1 / 3)
+
+
+def test_masked_rollout_of_a_certain_model_runs_to_h_max():
+    from mbpo.schedules import MaskedHorizon
+
+    model = MemberIndexModel(OBS, ACT, ensemble_size=3, num_elites=3)
+    model.forward_inputs = lambda inputs: (torch.zeros(3, inputs.shape[-2], OBS + 1), None)
+    schedule = MaskedHorizon(h_max=6, quantile=0.9)
+    first = first_step(model, actor(), torch.randn(50, OBS), 16)
+    plan = schedule.plan(0, first.var)
+    stats = rollout_model(model, actor(), first, plan, never_rule(), buffer(), 16)
+    assert plan.horizon == 6 and stats.mean_length == 6.0 and stats.truncated_frac == 0.0
+    assert plan.info == {"threshold": 0.0}
+
+
+def test_threshold_is_smoothed_over_phases_and_checkpointable():
+    from mbpo.schedules import MaskedHorizon
+
+    schedule = MaskedHorizon(h_max=5, quantile=0.5, xi=2.0, smoothing=0.25)
+    assert schedule.plan(0, torch.tensor([1.0, 2.0, 3.0])).info["threshold"] == 4.0
+    assert schedule.plan(1, torch.tensor([3.0, 4.0, 5.0])).info["threshold"] == 4.0 + 0.25 * 4
+    restored = MaskedHorizon(h_max=5, quantile=0.5, xi=2.0, smoothing=0.25)
+    restored.load_state_dict(schedule.state_dict())
+    assert restored.rule.threshold == 5.0

@@ -1,6 +1,7 @@
 """Tiny end-to-end runs through the real config and loop."""
 
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mbpo.events import read_scalars as scalars
 from mbpo.train import train
@@ -15,20 +16,32 @@ EXPECTED_TAGS = {
 }
 
 
-@pytest.mark.parametrize("rollout", ["fixed", "linear", "adaptive"])
+@pytest.mark.parametrize("rollout", ["fixed", "linear", "adaptive", "masked"])
 def test_tiny_run_writes_expected_tags(make_cfg, tmp_path, rollout):
     cfg = make_cfg("env=halfcheetah", f"rollout={rollout}", "experiment=debug",
-                   "rollout_batch_size=64", "+env.kwargs.max_episode_steps=100")
+                   "rollout_batch_size=64", "+env.kwargs.max_episode_steps=100",
+                   "diagnostic_every=100")
     result = train(cfg, tmp_path, console=False)
     logged = scalars(tmp_path)
     assert EXPECTED_TAGS <= set(logged)
+    assert {"diag/kstep_error/1", "diag/uncertainty/1", "diag/uncertainty_error_spearman",
+            "hparam/final_return", "hparam/best_return", "hparam/mean_horizon"} <= set(logged)
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    assert "rollout/uncertainty_hist" in acc.Tags()["histograms"]
     assert [s for s, _ in logged["eval/return"]] == [100, 200, 300]
-    # HalfCheetah never terminates, so every rollout runs exactly the horizon the schedule chose.
-    horizons = [v for _, v in logged["rollout/horizon"]]
-    assert horizons == [v for _, v in logged["rollout/mean_length"]]
-    # model phases at steps 100 and 200 (every model_train_freq after init_steps)
+    # model phases at steps 100 and 200 (every model_train_freq after init_steps); the
+    # diagnostic needs a previous fit, so it runs at 200 only
     assert [s for s, _ in logged["rollout/horizon"]] == [100, 200]
-    assert logged["rollout/model_buffer_size"][-1][1] == 64 * horizons[-1]
+    assert [s for s, _ in logged["diag/kstep_error/1"]] == [200]
+    horizons = [v for _, v in logged["rollout/horizon"]]
+    lengths = [v for _, v in logged["rollout/mean_length"]]
+    if rollout == "masked":  # each sample stops on its own uncertainty, within h_max
+        assert all(0 < n <= h for n, h in zip(lengths, horizons))
+        assert "rollout/threshold" in logged
+    else:  # HalfCheetah never terminates: every rollout runs exactly the chosen horizon
+        assert horizons == lengths
+        assert logged["rollout/model_buffer_size"][-1][1] == 64 * horizons[-1]
     assert result["final_return"] == pytest.approx(logged["eval/return"][-1][1], rel=1e-6)
 
 

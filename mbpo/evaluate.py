@@ -1,0 +1,80 @@
+"""Evaluate a finished (or checkpointed) run's policy: `python -m mbpo.evaluate run_dir=...`.
+
+Arguments (key=value): run_dir (required), episodes=10, seed=12345, device=cpu,
+video=false (writes RUN_DIR/eval.gif where MuJoCo can render offscreen).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from mbpo.checkpoint import CHECKPOINT_NAME
+from mbpo.envs import make_env
+from mbpo.evaluation import evaluate_policy
+from mbpo.sac import SAC
+
+
+def load_agent(run_dir: Path, device: torch.device) -> tuple[SAC, dict]:
+    """The run's SAC agent from its checkpoint, built from its own saved config."""
+    config_path = run_dir / ".hydra" / "config.yaml"
+    checkpoint = run_dir / CHECKPOINT_NAME
+    for path in (config_path, checkpoint):
+        if not path.is_file():
+            raise SystemExit(f"error: run_dir={run_dir} has no {path.relative_to(run_dir)}")
+    cfg = OmegaConf.load(config_path)
+    env = make_env(cfg.env.id, OmegaConf.to_container(cfg.env.kwargs, resolve=True))
+    agent_cfg = OmegaConf.to_container(cfg.agent, resolve=True)
+    agent_cfg.pop("_target_")
+    agent = SAC(env.observation_space.shape[0], env.action_space.shape[0],
+                env.action_space.low, env.action_space.high, **agent_cfg)
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)
+    agent.load_full_state(state["agent"])
+    env.close()
+    return agent.to(device), {"env_id": cfg.env.id, "env_kwargs": cfg.env.kwargs,
+                              "step": state["loop"]["t"]}
+
+
+def record_gif(agent: SAC, env_id: str, env_kwargs: dict, path: Path, seed: int) -> Path:
+    import imageio.v2 as imageio
+
+    env = make_env(env_id, {**env_kwargs, "render_mode": "rgb_array"})
+    obs, _ = env.reset(seed=seed)
+    frames, done = [], False
+    while not done:
+        frames.append(env.render())
+        obs, _, terminated, truncated, _ = env.step(agent.act(obs, deterministic=True))
+        done = terminated or truncated
+    env.close()
+    imageio.mimsave(path, frames[::2], duration=0.04)
+    return path
+
+
+def main(argv: list[str]) -> None:
+    args = OmegaConf.from_dotlist(argv)
+    if "run_dir" not in args:
+        raise SystemExit(__doc__)
+    run_dir = Path(args.run_dir)
+    episodes, seed = int(args.get("episodes", 10)), int(args.get("seed", 12345))
+    if episodes < 1:
+        raise SystemExit(f"error: episodes must be >= 1, got {episodes}")
+    agent, info = load_agent(run_dir, torch.device(args.get("device", "cpu")))
+    env_kwargs = OmegaConf.to_container(info["env_kwargs"], resolve=True)
+    env = make_env(info["env_id"], env_kwargs)
+    env.reset(seed=seed)
+    mean, std = evaluate_policy(env, agent, episodes)
+    env.close()
+    print(f"{info['env_id']} | policy at step {info['step']} | {episodes} episodes | "
+          f"return {mean:.1f} ± {std:.1f}")
+    if bool(args.get("video", False)):
+        try:
+            print(f"video: {record_gif(agent, info['env_id'], env_kwargs, run_dir / 'eval.gif', seed)}")
+        except Exception as e:  # offscreen GL is often missing on servers
+            print(f"video: rendering is not available here ({type(e).__name__}: {e})")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
