@@ -19,6 +19,7 @@ import argparse
 import json
 import platform
 import resource
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -193,6 +194,8 @@ def bench_loop(device, quick, precision: str) -> list[dict]:
     from hydra import compose, initialize_config_dir
 
     from mbpo.config import register_configs
+    from mbpo.events import read_scalars
+    from mbpo.logger import RunLogger
     from mbpo.loop import LoopState, run_mbpo
     from mbpo.train import build, loop_settings, resolve_precision
 
@@ -214,11 +217,14 @@ def bench_loop(device, quick, precision: str) -> list[dict]:
                 f"precision={precision}", f"log_every={window}"])
         settings = loop_settings(cfg)
         components = build(cfg, device, settings, resolve_precision(precision, device))
-        log = _TimingLog()
-        torch.manual_seed(0)
-        state = LoopState(obs=components.env.reset(seed=0)[0])
-        run_mbpo(components, settings, log, state)
-        perf = log.last["perf"]
+        with tempfile.TemporaryDirectory() as tmp:
+            log = RunLogger(Path(tmp), console=True)
+            torch.manual_seed(0)
+            state = LoopState(obs=components.env.reset(seed=0)[0])
+            run_mbpo(components, settings, log, state)
+            log.close()
+            perf = {k.split("/")[1]: v[-1][1] for k, v in read_scalars(tmp).items()
+                    if k.startswith("perf/")}  # the last window
         total = window / perf["env_steps_per_s"]
         rows.append({"name": name, "precision": precision,
                      "env_steps_per_s": perf["env_steps_per_s"],
@@ -231,23 +237,15 @@ def bench_loop(device, quick, precision: str) -> list[dict]:
     return rows
 
 
-class _TimingLog:
-    """Stands in for RunLogger: keeps the last value of each group's scalars."""
-
-    def __init__(self):
-        self.last: dict[str, dict[str, float]] = {}
-
-    def scalars(self, prefix, values, step):
-        self.last.setdefault(prefix, {}).update({k: float(v) for k, v in values.items()})
-
-    def line(self, message):
-        print("   ", message, flush=True)
-
-    def text(self, *_):
-        pass
-
-    def flush(self):
-        pass
+def section_of(name: str) -> str:
+    """Which section a row came from, by its name."""
+    if name.startswith("SAC"):
+        return "sac"
+    if name.startswith("rollout"):
+        return "rollouts"
+    if name.startswith("model"):
+        return "model"
+    return "loop"
 
 
 def fmt(row: dict) -> str:
@@ -301,7 +299,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke check")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--skip-loop", action="store_true", help="skip the full-loop runs")
+    parser.add_argument("--sections", default="sac,rollouts,model,loop",
+                        help="comma-separated subset of sac,rollouts,model,loop; rows of "
+                             "other sections already in OUT_DIR/benchmark.json are kept")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -322,10 +322,19 @@ def main() -> None:
     print(header)
     for row in rows:
         print(fmt(row), flush=True)
-    sections = [bench_sac, bench_rollouts, bench_model_training]
-    if not args.skip_loop:
-        sections += [lambda d, p, q: bench_loop(d, q, "fp32"), lambda d, p, q: bench_loop(d, q, "auto")]
-    for section in sections:
+    available = {
+        "sac": [bench_sac], "rollouts": [bench_rollouts], "model": [bench_model_training],
+        "loop": [lambda d, p, q: bench_loop(d, q, "fp32"), lambda d, p, q: bench_loop(d, q, "auto")],
+    }
+    chosen = args.sections.split(",")
+    unknown = set(chosen) - set(available)
+    if unknown:
+        raise SystemExit(f"--sections: unknown {sorted(unknown)}; choose from {sorted(available)}")
+    if set(chosen) != set(available) and out_file.is_file():  # keep the other sections' rows
+        kept = [r for r in json.loads(out_file.read_text())["rows"]
+                if section_of(r["name"]) not in chosen and not r["name"].startswith("torch.mm")]
+        rows += kept
+    for section in (f for name in chosen for f in available[name]):
         new_rows = section(device, peaks, args.quick)
         for row in new_rows:
             print(fmt(row), flush=True)

@@ -116,3 +116,12 @@ def test_resume_cli_reports_bad_checkpoint_and_exits_nonzero(tmp_path):
                          env={**os.environ, "HYDRA_FULL_ERROR": "0"})
     assert out.returncode != 0
     assert "unreadable or truncated" in out.stdout + out.stderr
+
+
+def test_checkpoint_from_another_code_version_is_refused(tmp_path, make_cfg):
+    cfg = make_cfg(*TINY)
+    path = tmp_path / CHECKPOINT_NAME
+    save_atomic({"meta": {"format": 1, "code_version": "0.0.0-old",
+                          "config": config_fingerprint(cfg)}}, path)
+    with pytest.raises(CheckpointError, match="mbpo 0.0.0-old"):
+        load_checked(path, config_fingerprint(cfg))
