@@ -14,4 +14,8 @@ def epistemic_variance(means: Tensor) -> Tensor:
     """
     if means.shape[0] < 2:
         raise ValueError(f"epistemic variance needs at least 2 ensemble members, got {means.shape[0]}")
-    return means.float().var(dim=0, correction=1).mean(dim=-1)
+    means = means.float()
+    # Written out rather than Tensor.var(dim=0): the strided reduction over the member axis
+    # took 15% of a rollout on CPU; this form is elementwise and gives the same numbers.
+    centred = means - means.mean(dim=0)
+    return (centred * centred).sum(dim=0).mean(dim=-1) / (means.shape[0] - 1)
