@@ -54,13 +54,15 @@ def propagate(model: GaussianEnsemble, obs: Tensor, mean: Tensor,
 
 
 @torch.no_grad()
-def model_step(model: GaussianEnsemble, actor: Actor, obs: Tensor, bf16: bool = False) -> Step:
-    """One policy action and one model transition per sample, with its uncertainty."""
+def model_step(model: GaussianEnsemble, actor: Actor, obs: Tensor, bf16: bool = False,
+               with_var: bool = True) -> Step:
+    """One policy action and one model transition per sample, with its uncertainty
+    (NaN where not asked for, or for a single-member model)."""
     with autocast(obs.device, bf16):  # matmuls only; outputs come back fp32
         act, _ = actor.sample(obs)
         mean, logvar = model(obs, act)  # [E, B, D]
     next_obs, rew = propagate(model, obs, mean, logvar)
-    var = (epistemic_variance(mean) if model.ensemble_size > 1
+    var = (epistemic_variance(mean) if with_var and model.ensemble_size > 1
            else torch.full_like(rew, float("nan")))
     return Step(obs, act, next_obs, rew, var)
 
@@ -82,8 +84,8 @@ def rollout_model(model: GaussianEnsemble, actor: Actor, first: Step, plan: Roll
     for chunk in first.split(chunk_size):
         step = chunk
         for h in range(plan.horizon):
-            if h > 0:
-                step = model_step(model, actor, step.obs, bf16)
+            if h > 0:  # later steps need Var only for a per-sample mask
+                step = model_step(model, actor, step.obs, bf16, with_var=plan.keep is not None)
             # A sample ends, unwritten, at a diverged prediction or (with a mask) at the first
             # step whose own uncertainty is over the threshold; it never resumes.
             keep = torch.isfinite(step.next_obs).all(dim=-1) & torch.isfinite(step.rew)

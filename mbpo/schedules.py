@@ -107,13 +107,14 @@ class UncertaintyThreshold:
             self.threshold += self.smoothing * (raw - self.threshold)
         return self.threshold
 
-    def mask(self) -> SampleMask:
-        threshold = self.threshold
+    def plan(self, horizon: int, first_var: Tensor) -> RolloutPlan:
+        """Update the threshold from this phase's first step; a plan that masks with it."""
+        threshold = self.update(first_var)
 
         def keep(var: Tensor, step: int) -> Tensor:
             return var <= threshold
 
-        return keep
+        return RolloutPlan(horizon, keep, {"threshold": threshold})
 
     def state_dict(self) -> dict[str, float | None]:
         return {"threshold": self.threshold}
@@ -133,8 +134,7 @@ class MaskedHorizon:
         self.rule = UncertaintyThreshold(quantile, xi, smoothing)
 
     def plan(self, epoch: int, uncertainty: Tensor) -> RolloutPlan:
-        threshold = self.rule.update(uncertainty)
-        return RolloutPlan(self.max_horizon, self.rule.mask(), {"threshold": threshold})
+        return self.rule.plan(self.max_horizon, uncertainty)
 
     def state_dict(self) -> dict[str, float | None]:
         return self.rule.state_dict()
@@ -167,10 +167,7 @@ class AdaptiveHorizon:
     def plan(self, epoch: int, uncertainty: Tensor) -> RolloutPlan:
         var = float(uncertainty.mean())
         horizon = adaptive_horizon(var, self.beta, self.h_base, self.h_min, self.h_max)
-        if self.rule is None:
-            return RolloutPlan(horizon)
-        threshold = self.rule.update(uncertainty)
-        return RolloutPlan(horizon, self.rule.mask(), {"threshold": threshold})
+        return RolloutPlan(horizon) if self.rule is None else self.rule.plan(horizon, uncertainty)
 
     def state_dict(self) -> dict[str, float | None]:
         return self.rule.state_dict() if self.rule else {}
