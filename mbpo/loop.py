@@ -81,6 +81,8 @@ class LoopState:
     final_return: float = float("nan")
     best_return: float = float("-inf")
     horizons: list[int] = field(default_factory=list)
+    lengths: list[float] = field(default_factory=list)  # mean realised length per phase
+    wall_s: float = 0.0  # time spent in the loop, summed over resumes
     sac_sums: dict[str, torch.Tensor] = field(default_factory=dict)  # averaged when logged
     sac_count: int = 0
 
@@ -89,6 +91,8 @@ class LoopState:
             "final_return": self.final_return,
             "best_return": self.best_return,
             "mean_horizon": float(np.mean(self.horizons)) if self.horizons else float("nan"),
+            "mean_length": float(np.mean(self.lengths)) if self.lengths else float("nan"),
+            "wall_s": self.wall_s,
         }
 
 
@@ -115,9 +119,15 @@ def model_phase(c: Components, s: LoopSettings, state: LoopState, log: RunLogger
     timers["rollout_s"] += time.perf_counter() - tic
     state.horizon, state.uncertainty = plan.horizon, float(first.var.mean())
     state.horizons.append(plan.horizon)
+    state.lengths.append(stats.mean_length)
+    var_q10, var_q50, var_q90 = torch.quantile(
+        first.var.float(), torch.tensor([0.1, 0.5, 0.9], device=first.var.device)).tolist()
     log.scalars("rollout", {
         "horizon": plan.horizon,
         "uncertainty": state.uncertainty,
+        "uncertainty_q10": var_q10,
+        "uncertainty_q50": var_q50,
+        "uncertainty_q90": var_q90,
         "mean_length": stats.mean_length,
         "truncated_frac": stats.truncated_frac,
         "model_buffer_size": len(c.model_buffer),
@@ -132,6 +142,7 @@ def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
     """Run from `state` (fresh, or restored from a checkpoint) to total_steps or a stop."""
     timers = {"model_train_s": 0.0, "rollout_s": 0.0, "sac_s": 0.0}
     window_start, window_step = time.perf_counter(), state.t
+    loop_start, wall_before = window_start, state.wall_s
 
     while state.t < s.total_steps:
         t = state.t
@@ -197,6 +208,7 @@ def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
             model_phase(c, s, state, log, timers)
 
         # 5. Checkpoint between iterations: periodically, at the end, or when asked to stop.
+        state.wall_s = wall_before + time.perf_counter() - loop_start
         stopping = stop_requested()
         if save_checkpoint and (step % s.checkpoint_every == 0 or step == s.total_steps
                                 or stopping):

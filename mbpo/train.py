@@ -7,6 +7,7 @@ Hydra wrapper that returns the final eval return for sweeps to optimise.
 from __future__ import annotations
 
 import contextlib
+import json
 import random
 import signal
 import sys
@@ -102,6 +103,10 @@ def build(cfg: DictConfig, device: torch.device, settings: LoopSettings,
     )
 
 
+SUMMARY_NAME = "summary.json"
+"""Written when a run reaches total_steps: a re-launched suite (resume=auto) skips it."""
+
+
 class ConfigError(ValueError):
     """Bad input (config value, env id, checkpoint), found before any work started."""
 
@@ -113,9 +118,13 @@ def seed_everything(seed: int) -> None:
 
 
 def resume_path(resume: str | None, run_dir: Path) -> Path | None:
-    """resume=true: this run dir's checkpoint; resume=PATH: a run dir or a checkpoint file."""
+    """resume=true: this run dir's checkpoint; resume=auto: that checkpoint if there is one
+    (a suite re-launched after an interruption), else a fresh start; resume=PATH: a run dir or
+    a checkpoint file."""
     if resume is None or str(resume).lower() in ("false", "none", ""):
         return None
+    if str(resume).lower() == "auto":
+        return run_dir / CHECKPOINT_NAME if (run_dir / CHECKPOINT_NAME).is_file() else None
     if str(resume).lower() == "true":
         return run_dir / CHECKPOINT_NAME
     path = Path(resume)
@@ -160,12 +169,27 @@ def hparams_of(cfg: DictConfig, overrides: Sequence[str]) -> dict[str, object]:
     return params
 
 
+def finished_summary(run_dir: Path, total_steps: int) -> dict[str, float] | None:
+    """The summary a run wrote when it reached `total_steps`, or None if it has not."""
+    path = run_dir / SUMMARY_NAME
+    if not path.is_file():
+        return None
+    done = json.loads(path.read_text())
+    return done["summary"] if done.get("total_steps") == total_steps else None
+
+
 def train(cfg: DictConfig, run_dir: Path, console: bool = True,
           overrides: Sequence[str] = ()) -> dict[str, float]:
     """Run (or resume) one MBPO training job, logging to `run_dir`; returns its returns.
 
     Everything is validated and built before any training work starts.
     """
+    if str(cfg.resume).lower() == "auto":
+        done = finished_summary(run_dir, cfg.total_steps)
+        if done is not None:  # a suite re-launched: this run has nothing left to do
+            if console:
+                print(f"{run_dir}: finished earlier ({cfg.total_steps} steps), skipped")
+            return done
     try:
         settings = loop_settings(cfg)
         device = resolve_device(cfg.device.value)
@@ -204,6 +228,9 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
         with stop_on_signals(log) as stop:
             state = run_mbpo(components, settings, log, state, save, lambda: stop[0])
         summary = state.summary()
+        if state.t >= settings.total_steps:
+            (run_dir / SUMMARY_NAME).write_text(json.dumps(
+                {"total_steps": settings.total_steps, "summary": summary}, indent=1))
         log.hparams(hparams_of(cfg, overrides),
                     {f"hparam/{k}": v for k, v in summary.items()}, state.t)
     finally:

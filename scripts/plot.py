@@ -19,12 +19,12 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import yaml
-from scipy.stats import bootstrap
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from mbpo.events import read_scalars  # noqa: E402
+from mbpo.report import band_plot, fmt_ci  # noqa: E402
 
 IGNORED_KEYS = ("seed", "threads", "device", "resume", "hydra")
 
@@ -44,45 +44,6 @@ def group_of(run_dir: Path) -> str:
     overrides = yaml.safe_load(overrides_file.read_text()) or []
     kept = [o for o in overrides if not o.lstrip("+~").split("=")[0].startswith(IGNORED_KEYS)]
     return " ".join(sorted(kept)) or "defaults"
-
-
-def mean_ci(values: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Mean over axis 0 and its 95% percentile-bootstrap CI (the mean itself for one seed)."""
-    mean = values.mean(axis=0)
-    if values.shape[0] < 2:
-        return mean, mean, mean
-    res = bootstrap((values,), np.mean, axis=0, confidence_level=0.95, n_resamples=2000,
-                    method="percentile", random_state=0)
-    return mean, res.confidence_interval.low, res.confidence_interval.high
-
-
-def aligned(runs: list[dict], tag: str) -> tuple[np.ndarray, np.ndarray] | None:
-    """Steps logged by every run of a group, and the [runs, steps] values there."""
-    series = [dict(r[tag]) for r in runs if tag in r]
-    if len(series) < len(runs) or not series:
-        return None
-    steps = sorted(set.intersection(*(set(s) for s in series)))
-    if not steps:
-        return None
-    return np.array(steps), np.array([[s[t] for t in steps] for s in series])
-
-
-def band_plot(ax, groups: dict[str, list[dict]], tag: str, ylabel: str) -> None:
-    for name, runs in groups.items():
-        data = aligned(runs, tag)
-        if data is None:
-            continue
-        steps, values = data
-        mean, low, high = mean_ci(values)
-        line, = ax.plot(steps, mean, label=f"{name} (n={values.shape[0]})")
-        ax.fill_between(steps, low, high, color=line.get_color(), alpha=0.2)
-    ax.set(xlabel="environment steps", ylabel=ylabel)
-    ax.grid(alpha=0.3)
-
-
-def fmt_ci(values: np.ndarray) -> str:
-    mean, low, high = (float(np.asarray(x).reshape(-1)[0]) for x in mean_ci(values[:, None]))
-    return f"{mean:.1f} [{low:.1f}, {high:.1f}]" if values.size > 1 else f"{mean:.1f}"
 
 
 def table(groups: dict[str, list[dict]]) -> str:

@@ -1,5 +1,6 @@
 """Checkpoints: atomic, exact resume after SIGKILL, clean stop on SIGTERM, refusals."""
 
+import json
 import os
 import signal
 import subprocess
@@ -18,6 +19,7 @@ from mbpo.checkpoint import (
     save_atomic,
 )
 from mbpo.events import read_scalars as scalars
+from mbpo.train import train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["env=hopper", "experiment=debug", "total_steps=600", "checkpoint_every=100", "threads=1",
@@ -125,3 +127,24 @@ def test_checkpoint_from_another_code_version_is_refused(tmp_path, make_cfg):
                           "config": config_fingerprint(cfg)}}, path)
     with pytest.raises(CheckpointError, match="mbpo 0.0.0-old"):
         load_checked(path, config_fingerprint(cfg))
+
+
+def test_resume_auto_starts_fresh_then_skips_finished_then_extends(tmp_path, make_cfg):
+    """What a re-launched suite relies on: no checkpoint -> fresh run; finished -> skipped
+    without new work; a larger total_steps -> continues from the checkpoint."""
+    base = ("env=hopper", "experiment=debug", "resume=auto")
+    first = train(make_cfg(*base, "total_steps=200"), tmp_path, console=False)
+    done = json.loads((tmp_path / "summary.json").read_text())
+    assert done["total_steps"] == 200 and done["summary"]["final_return"] == first["final_return"]
+    events = sorted(tmp_path.glob("events.out.tfevents*"))
+
+    again = train(make_cfg(*base, "total_steps=200"), tmp_path, console=False)
+    assert again == done["summary"]
+    assert sorted(tmp_path.glob("events.out.tfevents*")) == events  # no work, no new log
+
+    longer = train(make_cfg(*base, "total_steps=300"), tmp_path, console=False)
+    returns = scalars(tmp_path)["eval/return"]
+    assert [s for s, _ in returns] == [100, 200, 300]  # continued, no duplicated steps
+    assert longer["final_return"] == pytest.approx(returns[-1][1])  # event files: float32
+    assert longer["wall_s"] > first["wall_s"]  # loop time adds up over resumes
+    assert json.loads((tmp_path / "summary.json").read_text())["total_steps"] == 300

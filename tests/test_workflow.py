@@ -73,3 +73,19 @@ def test_diagnostic_plot_from_a_run(joblib_sweep, tmp_path):
 def test_evaluate_loads_a_finished_run(joblib_sweep):
     out = cli("-m", "mbpo.evaluate", f"run_dir={run_dirs(joblib_sweep)[0]}", "episodes=2")
     assert "Hopper-v5 | policy at step 300 | 2 episodes | return" in out
+
+
+def test_learning_suite_runs_every_schedule_reports_and_skips_finished_runs(tmp_path):
+    args = ("scripts/bench_learning.py", "--suite", "quick", str(tmp_path), "--seeds", "1",
+            "--steps", "200", "--", "experiment=debug")
+    cli(*args)
+    runs = sorted(p.name for p in (tmp_path / "runs").iterdir() if p.is_dir())
+    assert runs == [f"env=inverted_pendulum,experiment=debug,rollout={s},seed=0"
+                    for s in ("adaptive", "fixed", "linear", "masked")]
+    table = (tmp_path / "results.md").read_text()
+    for schedule in ("fixed", "linear", "adaptive", "masked"):
+        assert f"| {schedule} | 1/1 |" in table
+    for name in ("return.png", "horizon.png"):
+        assert (tmp_path / name).stat().st_size > 10_000
+    again = cli(*args)  # a re-launched suite does no work for finished runs
+    assert again.count("finished earlier (200 steps), skipped") == 4

@@ -1,0 +1,318 @@
+"""Learning-quality suites: schedules x seeds through the project's Hydra multirun, resumable.
+
+Usage: python scripts/bench_learning.py --suite quick|hopper|full OUT_DIR
+           [--jobs 2] [--seeds N] [--steps N] [--report-only] [-- extra Hydra overrides...]
+
+Runs the suite's sweep with `python -m mbpo.train -m` (joblib launcher, one torch thread per
+job) into OUT_DIR/runs/<overrides>, then writes into OUT_DIR:
+  results.md      eval return mean [95% bootstrap CI] at each budget per schedule, mean
+                  horizon, mean realised length, wall time, finished/started runs, anchors;
+  return.png      eval return curves (mean and 95% CI band over finished seeds);
+  horizon.png     horizon and realised length per phase, and the start-state Var
+                  distribution (10/50/90% quantiles) that the adaptive rule reads.
+Running the same command again skips finished runs (their summary.json) and resumes
+interrupted ones from their checkpoints (`resume=auto`), so a suite can be completed over
+several sittings; nothing is estimated for runs that did not reach a budget.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import platform
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import yaml
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from mbpo.events import read_scalars  # noqa: E402
+from mbpo.report import Scalars, aligned, band_plot, fmt_ci, mean_ci, value_at  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Suite:
+    envs: tuple[str, ...]
+    schedules: tuple[str, ...]
+    seeds: int
+    total_steps: int
+    budgets: tuple[int, ...]
+    checkpoint_every: int
+
+
+SUITES = {
+    "quick": Suite(("inverted_pendulum",), ("fixed", "linear", "adaptive", "masked"), 3, 3000,
+                   (1000, 2000, 3000), 1000),
+    "hopper": Suite(("hopper",), ("linear", "adaptive", "masked"), 3, 15000,
+                    (5000, 10000, 15000), 1000),
+    "full": Suite(("halfcheetah", "hopper", "walker2d"), ("fixed", "linear", "adaptive", "masked"),
+                  5, 100000, (20000, 100000), 5000),
+}
+
+# Published eval returns at a budget (MBPO's own settings; MACURA's curves), for placement.
+ANCHORS = {
+    "hopper": {20000: {"MBPO": 521, "MACURA": 2142}, 100000: {"MBPO": 3313, "MACURA": 3431}},
+    "halfcheetah": {20000: {"MBPO": 4236, "MACURA": 3645}},
+    "inverted_pendulum": {3000: {"target": 1000}},
+}
+
+# Left out of run directory names: a resumed or re-launched run keeps its directory.
+DIRNAME_EXCLUDES = "[threads,device,resume,total_steps,checkpoint_every]"
+
+
+def sweep_command(suite: Suite, out: Path, jobs: int, extra: list[str]) -> list[str]:
+    """One Hydra multirun over envs x seeds x schedules (seeds outermost: seed 0 of every
+    schedule finishes first, which is what a partially completed suite should hold)."""
+    return [
+        sys.executable, "-m", "mbpo.train", "-m",
+        f"env={','.join(suite.envs)}",
+        f"seed={','.join(str(s) for s in range(suite.seeds))}",
+        f"rollout={','.join(suite.schedules)}",
+        f"total_steps={suite.total_steps}", f"checkpoint_every={suite.checkpoint_every}",
+        "resume=auto", "threads=1",
+        "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}",
+        f"hydra.sweep.dir={out / 'runs'}",
+        "hydra.sweep.subdir=${hydra.job.override_dirname}",
+        f"hydra.job.config.override_dirname.exclude_keys={DIRNAME_EXCLUDES}",
+        *extra,
+    ]
+
+
+@dataclass
+class Run:
+    env: str
+    schedule: str  # the rollout group, plus any override that not every run shares
+    seed: int
+    scalars: Scalars
+    summary: dict | None  # from summary.json once finished
+
+    @property
+    def last_step(self) -> int:
+        points = self.scalars.get("eval/return", [])
+        return points[-1][0] if points else 0
+
+
+NOT_GROUPING = {"env", "seed", "rollout", *DIRNAME_EXCLUDES.strip("[]").split(",")}
+
+
+def load_runs(out: Path, suite: Suite) -> list[Run]:
+    """Every run under OUT_DIR/runs; runs with extra overrides (an ablation launched by hand
+    into the same directory) form groups of their own, labelled by those overrides."""
+    runs, extras = [], []
+    for overrides_file in sorted((out / "runs").glob("*/.hydra/overrides.yaml")):
+        run_dir = overrides_file.parent.parent
+        kv = dict(o.lstrip("+~").split("=", 1) for o in yaml.safe_load(overrides_file.read_text()))
+        extras.append({f"{k}={v}" for k, v in kv.items() if k not in NOT_GROUPING})
+        summary_file = run_dir / "summary.json"
+        summary = None
+        if summary_file.is_file():
+            done = json.loads(summary_file.read_text())
+            summary = done["summary"] if done["total_steps"] == suite.total_steps else None
+        runs.append(Run(kv["env"], kv["rollout"], int(kv["seed"]), read_scalars(run_dir), summary))
+    shared = set.intersection(*extras) if extras else set()
+    for run, extra in zip(runs, extras, strict=True):
+        run.schedule = " ".join([run.schedule, *sorted(extra - shared)])
+    return runs
+
+
+def groups_of(suite: Suite, runs: list[Run]) -> list[str]:
+    """The suite's schedules in its order, then any ablation groups found on disk."""
+    found = sorted({r.schedule for r in runs} - set(suite.schedules))
+    return list(suite.schedules) + found
+
+
+def mean_of(runs: list[Run], tag: str) -> float:
+    values = [np.mean([v for _, v in r.scalars[tag]]) for r in runs if r.scalars.get(tag)]
+    return float(np.mean(values)) if values else float("nan")
+
+
+def table(env: str, suite: Suite, runs: list[Run]) -> str:
+    head = ["schedule", "finished/started"] + [f"return @{b / 1000:g}k [95% CI] (n)"
+                                                 for b in suite.budgets]
+    head += ["mean eval return over the run (AUC)", "mean H", "mean realised length",
+             "wall time / run (min)"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for schedule in groups_of(suite, runs):
+        group = [r for r in runs if r.env == env and r.schedule == schedule]
+        if not group:
+            lines.append(f"| {schedule} | not started |" + " - |" * (len(head) - 2))
+            continue
+        finished = [r for r in group if r.summary is not None]
+        cells = [schedule, f"{len(finished)}/{len(group)}"]
+        for budget in suite.budgets:
+            values = [v for r in group
+                      if (v := value_at(r.scalars.get("eval/return", []), budget)) is not None]
+            cells.append(f"{fmt_ci(np.array(values))} ({len(values)})" if values else "-")
+        walls = [r.summary["wall_s"] / 60 for r in finished if r.summary.get("wall_s")]
+        # The average of all evaluations: a sample-efficiency summary less noisy than one eval.
+        aucs = [np.mean([v for _, v in r.scalars["eval/return"]]) for r in finished]
+        cells += [f"{fmt_ci(np.array(aucs))} ({len(aucs)})" if aucs else "-",
+                  f"{mean_of(group, 'rollout/horizon'):.2f}",
+                  f"{mean_of(group, 'rollout/mean_length'):.2f}",
+                  f"{np.mean(walls):.1f}" if walls else "-"]
+        lines.append("| " + " | ".join(cells) + " |")
+    anchors = ANCHORS.get(env, {})
+    if anchors:
+        lines.append("")
+        lines.append("Published anchors (eval return at a budget): " + "; ".join(
+            f"@{b / 1000:g}k " + ", ".join(f"{k} {v}" for k, v in a.items())
+            for b, a in anchors.items()))
+    return "\n".join(lines)
+
+
+def run_table(runs: list[Run]) -> str:
+    lines = ["| env | schedule | seed | env steps done | last eval return | finished |",
+             "|---|---|---|---|---|---|"]
+    for r in sorted(runs, key=lambda r: (r.env, r.schedule, r.seed)):
+        points = r.scalars.get("eval/return", [])
+        last = f"{points[-1][1]:.1f}" if points else "-"
+        lines.append(f"| {r.env} | {r.schedule} | {r.seed} | {r.last_step} | {last} | "
+                     f"{'yes' if r.summary else 'no'} |")
+    return "\n".join(lines)
+
+
+def plot_returns(suite: Suite, runs: list[Run], path: Path) -> None:
+    fig, axes = plt.subplots(1, len(suite.envs), figsize=(7 * len(suite.envs), 4.5),
+                             squeeze=False)
+    for ax, env in zip(axes[0], suite.envs, strict=True):
+        finished = {s: [r.scalars for r in runs if r.env == env and r.schedule == s and r.summary]
+                    for s in groups_of(suite, runs)}
+        band_plot(ax, {s: g for s, g in finished.items() if g}, "eval/return", "eval return")
+        for r in runs:  # unfinished runs: thin dashed lines, not averaged into a band
+            if r.env == env and r.summary is None and r.scalars.get("eval/return"):
+                steps, values = zip(*r.scalars["eval/return"], strict=True)
+                ax.plot(steps, values, ls="--", lw=0.8, color="grey")
+        for budget, anchor in ANCHORS.get(env, {}).items():
+            if budget <= suite.total_steps * 1.4:
+                for name, value in anchor.items():
+                    ax.plot([budget], [value], "k*", ms=8)
+                    ax.annotate(f"{name} {value}", (budget, value), fontsize=7,
+                                xytext=(3, 3), textcoords="offset points")
+        ax.set_title(f"{env}: mean and 95% CI over finished seeds (grey dashed: unfinished)",
+                     fontsize=9)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_horizons(suite: Suite, runs: list[Run], path: Path) -> None:
+    fig, axes = plt.subplots(len(suite.envs), 3, figsize=(18, 4.2 * len(suite.envs)),
+                             squeeze=False)
+    for (ax_h, ax_l, ax_v), env in zip(axes, suite.envs, strict=True):
+        groups = {s: [r.scalars for r in runs if r.env == env and r.schedule == s]
+                  for s in groups_of(suite, runs)}
+        groups = {s: g for s, g in groups.items() if g}
+        band_plot(ax_h, groups, "rollout/horizon", "horizon H chosen per phase")
+        band_plot(ax_l, groups, "rollout/mean_length", "mean realised rollout length")
+        every = [r.scalars for r in runs if r.env == env]
+        for q, style in (("q10", ":"), ("q50", "-"), ("q90", "--")):
+            data = aligned(every, f"rollout/uncertainty_{q}")
+            if data is not None:  # pooled over all schedules and seeds: median across runs
+                steps, values = data
+                ax_v.plot(steps, np.median(values, axis=0), style, color="k",
+                          label=f"{q[1:]}% quantile of start-state Var")
+        data = aligned(every, "rollout/uncertainty")
+        if data is not None:
+            steps, values = data
+            mean, low, high = mean_ci(values)
+            ax_v.plot(steps, mean, color="C3", label="mean Var (what adaptive reads)")
+            ax_v.fill_between(steps, low, high, color="C3", alpha=0.2)
+        ax_v.set(xlabel="environment steps", ylabel="Var (standardised target space)",
+                 yscale="log", title=f"{env}: start-state Var over training")
+        ax_v.grid(alpha=0.3)
+        ax_v.legend(fontsize=7)
+        ax_h.set_title(f"{env}: horizon per phase")
+        if ax_h.get_legend_handles_labels()[0]:
+            ax_h.legend(fontsize=8)
+        ax_l.set_title(f"{env}: realised length (terminations, masks)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def git_commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+
+
+def report(name: str, suite: Suite, out: Path, command: list[str]) -> Path:
+    runs = load_runs(out, suite)
+    if not runs:
+        raise SystemExit(f"no runs under {out / 'runs'}")
+    plot_returns(suite, runs, out / "return.png")
+    plot_horizons(suite, runs, out / "horizon.png")
+    cpu = platform.processor() or platform.machine()
+    parts = [
+        f"# Learning suite `{name}`\n",
+        f"- command: `python {shlex.join(sys.argv)}` "
+        f"(runs `{shlex.join(command[1:])}`)",
+        f"- report written {datetime.datetime.now().isoformat(timespec='minutes')} at git "
+        f"commit {git_commit()}, on {platform.node()} ({cpu}, {_cores()} cores), "
+        f"one torch thread per run",
+        f"- {suite.seeds} seeds x {len(suite.schedules)} schedules, {suite.total_steps} env "
+        f"steps; a cell counts only runs that reached its budget (n); the CI is the 95% "
+        f"percentile bootstrap over seeds. Wall time: finished runs, loop time only.\n",
+    ]
+    for env in suite.envs:
+        parts += [f"## {env}\n", table(env, suite, runs), ""]
+    parts += ["## Runs\n", run_table(runs), "", "![returns](return.png)",
+              "![horizons](horizon.png)", ""]
+    path = out / "results.md"
+    path.write_text("\n".join(parts))
+    return path
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--suite", required=True, choices=sorted(SUITES))
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (1 thread each)")
+    parser.add_argument("--seeds", type=int, help="change the suite's number of seeds")
+    parser.add_argument("--steps", type=int, help="change the suite's env steps per run")
+    parser.add_argument("--report-only", action="store_true", help="only rewrite the report")
+    argv = sys.argv[1:]
+    extra = argv[argv.index("--") + 1:] if "--" in argv else []  # Hydra overrides for all runs
+    args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    suite, out = SUITES[args.suite], args.out.resolve()
+    for name, value in (("seeds", args.seeds), ("steps", args.steps)):
+        if value is not None and value < 1:
+            parser.error(f"--{name} must be >= 1, got {value}")
+    if args.seeds is not None:
+        suite = dataclasses.replace(suite, seeds=args.seeds)
+    if args.steps is not None:
+        budgets = tuple(b for b in suite.budgets if b < args.steps) + (args.steps,)
+        suite = dataclasses.replace(suite, total_steps=args.steps, budgets=budgets)
+    command = sweep_command(suite, out, args.jobs, extra)
+    if not args.report_only:
+        out.mkdir(parents=True, exist_ok=True)
+        print("running:", shlex.join(command), flush=True)
+        code = subprocess.run(command).returncode
+        if code != 0:
+            print(f"the sweep exited with {code}; reporting what finished", file=sys.stderr)
+    print(f"wrote {report(args.suite, suite, out, command)}")
+
+
+if __name__ == "__main__":
+    main()
