@@ -1,10 +1,13 @@
 """Learning-quality suites: schedules x seeds through the project's Hydra multirun, resumable.
 
 Usage: python scripts/bench_learning.py --suite quick|hopper|full OUT_DIR
-           [--jobs 2] [--seeds N] [--steps N] [--report-only] [-- extra Hydra overrides...]
+           [--jobs 2] [--schedules a,b] [--seeds N] [--steps N] [--report-only]
+           [-- extra Hydra overrides...]
 
 Runs the suite's sweep with `python -m mbpo.train -m` (joblib launcher, one torch thread per
-job) into OUT_DIR/runs/<overrides>, then writes into OUT_DIR:
+job; or any Hydra launcher given as an extra override, e.g. `-- hydra/launcher=submitit_slurm
+hydra.launcher.partition=gpu device=cuda`) into OUT_DIR/runs/<overrides>, then writes into
+OUT_DIR:
   results.md      eval return mean [95% bootstrap CI] at each budget per schedule, mean
                   horizon, mean realised length, wall time, finished/started runs, anchors;
   return.png      eval return curves (mean and 95% CI band over finished seeds);
@@ -18,25 +21,29 @@ several sittings; nothing is estimated for runs that did not reach a budget.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import json
+import os
 import platform
 import shlex
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
 import numpy as np
+import torch
 import yaml
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from mbpo.events import read_scalars  # noqa: E402
-from mbpo.report import Scalars, aligned, band_plot, fmt_ci, mean_ci, value_at  # noqa: E402
+from mbpo.report import Scalars, band_plot, fmt_ci, value_at  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -71,15 +78,17 @@ DIRNAME_EXCLUDES = "[threads,device,resume,total_steps,checkpoint_every]"
 
 def sweep_command(suite: Suite, out: Path, jobs: int, extra: list[str]) -> list[str]:
     """One Hydra multirun over envs x seeds x schedules (seeds outermost: seed 0 of every
-    schedule finishes first, which is what a partially completed suite should hold)."""
+    schedule finishes first, which is what a partially completed suite should hold).
+    A `hydra/launcher=...` among the extra overrides (a cluster) replaces the local joblib."""
+    own_launcher = any(o.startswith("hydra/launcher=") for o in extra)
+    launcher = [] if own_launcher else ["hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}"]
     return [
         sys.executable, "-m", "mbpo.train", "-m",
         f"env={','.join(suite.envs)}",
         f"seed={','.join(str(s) for s in range(suite.seeds))}",
         f"rollout={','.join(suite.schedules)}",
         f"total_steps={suite.total_steps}", f"checkpoint_every={suite.checkpoint_every}",
-        "resume=auto", "threads=1",
-        "hydra/launcher=joblib", f"hydra.launcher.n_jobs={jobs}",
+        "resume=auto", "threads=1", *launcher,
         f"hydra.sweep.dir={out / 'runs'}",
         "hydra.sweep.subdir=${hydra.job.override_dirname}",
         f"hydra.job.config.override_dirname.exclude_keys={DIRNAME_EXCLUDES}",
@@ -206,6 +215,21 @@ def plot_returns(suite: Suite, runs: list[Run], path: Path) -> None:
     plt.close(fig)
 
 
+def pooled(runs: list[Scalars], tag: str) -> tuple[list[int], list[np.ndarray]]:
+    """Every step any run logged `tag` at, with the values of the runs that did."""
+    by_step: dict[int, list[float]] = {}
+    for r in runs:
+        for step, value in r.get(tag, []):
+            by_step.setdefault(step, []).append(value)
+    steps = sorted(by_step)
+    return steps, [np.array(by_step[s]) for s in steps]
+
+
+def default_beta() -> float:
+    conf = Path(__file__).resolve().parents[1] / "conf" / "rollout" / "adaptive.yaml"
+    return float(yaml.safe_load(conf.read_text())["beta"])
+
+
 def plot_horizons(suite: Suite, runs: list[Run], path: Path) -> None:
     fig, axes = plt.subplots(len(suite.envs), 3, figsize=(18, 4.2 * len(suite.envs)),
                              squeeze=False)
@@ -217,17 +241,17 @@ def plot_horizons(suite: Suite, runs: list[Run], path: Path) -> None:
         band_plot(ax_l, groups, "rollout/mean_length", "mean realised rollout length")
         every = [r.scalars for r in runs if r.env == env]
         for q, style in (("q10", ":"), ("q50", "-"), ("q90", "--")):
-            data = aligned(every, f"rollout/uncertainty_{q}")
-            if data is not None:  # pooled over all schedules and seeds: median across runs
-                steps, values = data
-                ax_v.plot(steps, np.median(values, axis=0), style, color="k",
-                          label=f"{q[1:]}% quantile of start-state Var")
-        data = aligned(every, "rollout/uncertainty")
-        if data is not None:
-            steps, values = data
-            mean, low, high = mean_ci(values)
-            ax_v.plot(steps, mean, color="C3", label="mean Var (what adaptive reads)")
-            ax_v.fill_between(steps, low, high, color="C3", alpha=0.2)
+            steps, values = pooled(every, f"rollout/uncertainty_{q}")
+            if steps:  # over all schedules and seeds: the median across runs at each step
+                ax_v.plot(steps, [np.median(v) for v in values], style, color="k",
+                          label=f"{q[1:]}% quantile of start-state Var (median over runs)")
+        steps, values = pooled(every, "rollout/uncertainty")
+        if steps:
+            ax_v.plot(steps, [np.mean(v) for v in values], color="C3",
+                      label="mean Var, what adaptive reads (mean over runs)")
+        beta = default_beta()
+        ax_v.axhline(np.log(2) / beta, color="C0", lw=0.8,
+                     label=f"default adaptive (beta={beta:g}): H = h_max / 2 here")
         ax_v.set(xlabel="environment steps", ylabel="Var (standardised target space)",
                  yscale="log", title=f"{env}: start-state Var over training")
         ax_v.grid(alpha=0.3)
@@ -255,14 +279,14 @@ def report(name: str, suite: Suite, out: Path, command: list[str]) -> Path:
         raise SystemExit(f"no runs under {out / 'runs'}")
     plot_returns(suite, runs, out / "return.png")
     plot_horizons(suite, runs, out / "horizon.png")
-    cpu = platform.processor() or platform.machine()
     parts = [
         f"# Learning suite `{name}`\n",
-        f"- command: `python {shlex.join(sys.argv)}` "
-        f"(runs `{shlex.join(command[1:])}`)",
+        f"- suite command: `python scripts/bench_learning.py --suite {name} OUT_DIR`, which "
+        f"runs `{shlex.join(['python', *command[1:]])}`",
         f"- report written {datetime.datetime.now().isoformat(timespec='minutes')} at git "
-        f"commit {git_commit()}, on {platform.node()} ({cpu}, {_cores()} cores), "
-        f"one torch thread per run",
+        f"commit {git_commit()} on {machine()}, one torch thread per run; every invocation "
+        f"that ran runs (date, commit, command, wall time) is in "
+        f"[invocations.md](invocations.md)",
         f"- {suite.seeds} seeds x {len(suite.schedules)} schedules, {suite.total_steps} env "
         f"steps; a cell counts only runs that reached its budget (n); the CI is the 95% "
         f"percentile bootstrap over seeds. Wall time: finished runs, loop time only.\n",
@@ -276,10 +300,28 @@ def report(name: str, suite: Suite, out: Path, command: list[str]) -> Path:
     return path
 
 
-def _cores() -> int:
-    import os
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{platform.node()} ({cpu}, {cores} cores, torch {torch.__version__})"
 
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+def log_invocation(out: Path, seconds: float, code: int) -> None:
+    """Append what ran to OUT_DIR/invocations.md: a suite completed over several sittings
+    keeps the date, commit and command of each."""
+    path = out / "invocations.md"
+    if not path.is_file():
+        path.write_text("| started | git commit | command | wall time (min) | exit |\n"
+                        "|---|---|---|---|---|\n")
+    started = datetime.datetime.now() - datetime.timedelta(seconds=seconds)
+    with path.open("a") as f:
+        f.write(f"| {started.isoformat(timespec='minutes')} | {git_commit()} | "
+                f"`python {shlex.join(sys.argv)}` | {seconds / 60:.1f} | {code} |\n")
 
 
 def main() -> None:
@@ -287,6 +329,8 @@ def main() -> None:
     parser.add_argument("--suite", required=True, choices=sorted(SUITES))
     parser.add_argument("out", type=Path)
     parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (1 thread each)")
+    parser.add_argument("--schedules", help="comma-separated subset of the suite's schedules "
+                        "(e.g. an ablation: --schedules adaptive -- rollout.beta=10)")
     parser.add_argument("--seeds", type=int, help="change the suite's number of seeds")
     parser.add_argument("--steps", type=int, help="change the suite's env steps per run")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the report")
@@ -304,11 +348,19 @@ def main() -> None:
     if args.steps is not None:
         budgets = tuple(b for b in suite.budgets if b < args.steps) + (args.steps,)
         suite = dataclasses.replace(suite, total_steps=args.steps, budgets=budgets)
-    command = sweep_command(suite, out, args.jobs, extra)
+    if args.schedules is not None:
+        chosen = tuple(args.schedules.split(","))
+        if not chosen or not set(chosen) <= set(suite.schedules):
+            parser.error(f"--schedules must be a subset of {','.join(suite.schedules)}, "
+                         f"got {args.schedules}")
+    to_run = dataclasses.replace(suite, schedules=chosen) if args.schedules else suite
+    command = sweep_command(to_run, out, args.jobs, extra)
     if not args.report_only:
         out.mkdir(parents=True, exist_ok=True)
         print("running:", shlex.join(command), flush=True)
+        tic = time.time()
         code = subprocess.run(command).returncode
+        log_invocation(out, time.time() - tic, code)
         if code != 0:
             print(f"the sweep exited with {code}; reporting what finished", file=sys.stderr)
     print(f"wrote {report(args.suite, suite, out, command)}")
