@@ -169,12 +169,19 @@ def hparams_of(cfg: DictConfig, overrides: Sequence[str]) -> dict[str, object]:
     return params
 
 
-def finished_summary(run_dir: Path, total_steps: int) -> dict[str, float] | None:
-    """The summary a run wrote when it reached `total_steps`, or None if it has not."""
+def finished_summary(run_dir: Path, total_steps: int, fingerprint: str) -> dict[str, float] | None:
+    """The summary a run wrote when it reached `total_steps`, or None if it has not.
+
+    A finished run of another config in the same directory is an error, not a skip: the
+    results on disk would otherwise be reported under settings they were not run with.
+    """
     path = run_dir / SUMMARY_NAME
     if not path.is_file():
         return None
     done = json.loads(path.read_text())
+    if done.get("config", fingerprint) != fingerprint:
+        raise ConfigError(f"{run_dir} holds a finished run of another config (config hash "
+                          f"{done['config']}, this one {fingerprint}); use another run dir")
     return done["summary"] if done.get("total_steps") == total_steps else None
 
 
@@ -185,7 +192,7 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
     Everything is validated and built before any training work starts.
     """
     if str(cfg.resume).lower() == "auto":
-        done = finished_summary(run_dir, cfg.total_steps)
+        done = finished_summary(run_dir, cfg.total_steps, config_fingerprint(cfg))
         if done is not None:  # a suite re-launched: this run has nothing left to do
             if console:
                 print(f"{run_dir}: finished earlier ({cfg.total_steps} steps), skipped")
@@ -230,7 +237,8 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
         summary = state.summary()
         if state.t >= settings.total_steps:
             (run_dir / SUMMARY_NAME).write_text(json.dumps(
-                {"total_steps": settings.total_steps, "summary": summary}, indent=1))
+                {"total_steps": settings.total_steps, "config": fingerprint, "summary": summary},
+                indent=1))
         log.hparams(hparams_of(cfg, overrides),
                     {f"hparam/{k}": v for k, v in summary.items()}, state.t)
     finally:

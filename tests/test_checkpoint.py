@@ -19,7 +19,7 @@ from mbpo.checkpoint import (
     save_atomic,
 )
 from mbpo.events import read_scalars as scalars
-from mbpo.train import train
+from mbpo.train import ConfigError, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["env=hopper", "experiment=debug", "total_steps=600", "checkpoint_every=100", "threads=1",
@@ -140,6 +140,8 @@ def test_resume_auto_starts_fresh_then_skips_finished_then_extends(tmp_path, mak
 
     again = train(make_cfg(*base, "total_steps=200"), tmp_path, console=False)
     assert again == done["summary"]
+    with pytest.raises(ConfigError, match="finished run of another config"):
+        train(make_cfg(*base, "total_steps=200", "seed=5"), tmp_path, console=False)
     assert sorted(tmp_path.glob("events.out.tfevents*")) == events  # no work, no new log
 
     longer = train(make_cfg(*base, "total_steps=300"), tmp_path, console=False)
