@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import signal
 import sys
@@ -191,8 +192,9 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
 
     Everything is validated and built before any training work starts.
     """
+    fingerprint = config_fingerprint(cfg)
     if str(cfg.resume).lower() == "auto":
-        done = finished_summary(run_dir, cfg.total_steps, config_fingerprint(cfg))
+        done = finished_summary(run_dir, cfg.total_steps, fingerprint)
         if done is not None:  # a suite re-launched: this run has nothing left to do
             if console:
                 print(f"{run_dir}: finished earlier ({cfg.total_steps} steps), skipped")
@@ -205,7 +207,6 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
             torch.set_num_threads(cfg.threads)
         seed_everything(cfg.seed)
         components = build(cfg, device, settings, precision)
-        fingerprint = config_fingerprint(cfg)
         state = LoopState()
         state.obs, _ = components.env.reset(seed=cfg.seed)
         components.env.action_space.seed(cfg.seed)
@@ -235,10 +236,12 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
         with stop_on_signals(log) as stop:
             state = run_mbpo(components, settings, log, state, save, lambda: stop[0])
         summary = state.summary()
-        if state.t >= settings.total_steps:
-            (run_dir / SUMMARY_NAME).write_text(json.dumps(
+        if state.t >= settings.total_steps:  # tmp + rename: a crash never leaves half a file
+            tmp = run_dir / (SUMMARY_NAME + ".tmp")
+            tmp.write_text(json.dumps(
                 {"total_steps": settings.total_steps, "config": fingerprint, "summary": summary},
                 indent=1))
+            os.replace(tmp, run_dir / SUMMARY_NAME)
         log.hparams(hparams_of(cfg, overrides),
                     {f"hparam/{k}": v for k, v in summary.items()}, state.t)
     finally:
