@@ -27,7 +27,7 @@ from mbpo import __version__
 from mbpo.loop import Components, LoopState
 
 CHECKPOINT_NAME = "checkpoint.pt"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: one optimiser for the whole SAC update
 RESUMABLE_OVERRIDES = ("resume", "threads", "device", "total_steps", "checkpoint_every",
                        "log_every", "eval_episodes")
 """Settings a resumed run may change without changing what the run is."""
