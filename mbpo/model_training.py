@@ -45,10 +45,17 @@ class EnsembleTrainer:
         self.patience, self.min_improvement = patience, min_improvement
         self.max_epochs = max_epochs
         self.bf16 = bf16
-        self.optimizer = torch.optim.Adam(model.parameters(), lr=lr, fused=True)
+        # Per-layer L2 decay as Adam's (coupled) weight_decay: the same gradient as adding
+        # d/2 * ||W||^2 to the loss, as MBPO does, without ~20 extra ops per minibatch.
+        decayed = [{"params": [layer.weight], "weight_decay": d}
+                   for d, layer in zip(self.weight_decays, model.linear_layers)]
+        weights = {id(layer.weight) for layer in model.linear_layers}
+        rest = [p for p in model.parameters() if id(p) not in weights]
+        self.optimizer = torch.optim.Adam(decayed + [{"params": rest}], lr=lr, fused=True)
 
     def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
-        """Per-member mean NLL (or MSE), summed over members, plus decay and logvar bounds."""
+        """Per-member mean NLL (or MSE), summed over members, plus the logvar-bound penalty
+        (the weight decay is applied by the optimiser)."""
         with autocast(inputs.device, self.bf16):
             mean, logvar = self.model.forward_inputs(inputs)  # [E, B, D], fp32
         if logvar is None:
@@ -57,11 +64,7 @@ class EnsembleTrainer:
             nll = (mean - targets) ** 2 * torch.exp(-logvar) + logvar
             fit = nll.mean(dim=(1, 2)).sum()
             fit = fit + 0.01 * (self.model.max_logvar.sum() - self.model.min_logvar.sum())
-        decay = sum(
-            d * 0.5 * (layer.weight**2).sum()
-            for d, layer in zip(self.weight_decays, self.model.linear_layers)
-        )
-        return fit + decay
+        return fit
 
     @torch.no_grad()
     def holdout_mse(self, inputs: Tensor, targets: Tensor) -> Tensor:
@@ -117,10 +120,12 @@ class EnsembleTrainer:
         ):
             order = bootstrap.gather(1, torch.rand(n_members, n_train, device=inputs.device)
                                      .argsort(dim=1))
+            # One gather per epoch, then contiguous slices: many small gathers cost more.
+            epoch_x, epoch_y = train_x[order], train_y[order]  # [E, n_train, .]
             total = torch.zeros((), device=inputs.device)
             for start in range(0, n_train, self.batch_size):
-                idx = order[:, start : start + self.batch_size]  # [E, b]
-                loss = self.loss(train_x[idx], train_y[idx])
+                end = start + self.batch_size
+                loss = self.loss(epoch_x[:, start:end], epoch_y[:, start:end])
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.optimizer.step()

@@ -114,3 +114,25 @@ def test_weight_decay_list_must_match_layers():
     model = GaussianEnsemble(2, 1, hidden_size=8, num_layers=2)
     with pytest.raises(ValueError, match="weight_decays"):
         EnsembleTrainer(model, weight_decays=[1e-4])
+
+
+def test_optimiser_weight_decay_equals_mbpo_l2_term_in_the_loss():
+    """Decay is applied by Adam; one step must equal Adam on loss + sum_l d_l/2 ||W_l||^2."""
+    torch.manual_seed(0)
+    model = GaussianEnsemble(2, 1, ensemble_size=3, num_elites=2, hidden_size=8, num_layers=2)
+    reference = GaussianEnsemble(2, 1, ensemble_size=3, num_elites=2, hidden_size=8, num_layers=2)
+    reference.load_state_dict(model.state_dict())
+    decays = [3.0, 5.0, 7.0]  # large enough to flip gradient signs: a missing decay shows
+    trainer = EnsembleTrainer(model, weight_decays=decays)
+    assert trainer.optimizer.param_groups[0]["weight_decay"] == decays[0]
+    inputs, targets = torch.randn(3, 16, 3), torch.randn(3, 16, 3)
+    trainer.loss(inputs, targets).backward()
+    trainer.optimizer.step()
+
+    reference_trainer = EnsembleTrainer(reference, weight_decays=[0.0] * 3)
+    opt = torch.optim.Adam(reference.parameters(), lr=1e-3)
+    l2 = sum(d / 2 * (layer.weight**2).sum() for d, layer in zip(decays, reference.linear_layers))
+    (reference_trainer.loss(inputs, targets) + l2).backward()
+    opt.step()
+    for (name, p), q in zip(model.named_parameters(), reference.parameters()):
+        assert torch.allclose(p, q, atol=1e-6), name
