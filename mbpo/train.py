@@ -23,6 +23,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from mbpo.allocator import keep_freed_memory
 from mbpo.buffer import TransitionBuffer
 from mbpo.checkpoint import (
     CHECKPOINT_NAME,
@@ -205,6 +206,7 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
         precision = resolve_precision(cfg.precision.value, device)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
+        allocator_tuned = keep_freed_memory()
         seed_everything(cfg.seed)
         components = build(cfg, device, settings, precision)
         state = LoopState()
@@ -227,6 +229,7 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
         log.text("config", "```\n" + OmegaConf.to_yaml(cfg, resolve=True) + "\n```")
     log.line(f"run dir {run_dir} | device {device} | torch threads {torch.get_num_threads()}"
              f" | precision {precision.describe()}"
+             f" | malloc {'tuned' if allocator_tuned else 'default'}"
              + (f" | resumed at step {state.t}" if checkpoint else ""))
 
     def save(loop_state: LoopState) -> None:
