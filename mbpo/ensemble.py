@@ -96,11 +96,13 @@ class GaussianEnsemble(nn.Module):
     def linear_layers(self) -> list[EnsembleLinear]:
         return [*self.hidden, self.head]
 
-    def forward(self, obs: Tensor, act: Tensor) -> tuple[Tensor, Tensor | None]:
+    def forward(self, obs: Tensor, act: Tensor, bound: bool = True) -> tuple[Tensor, Tensor | None]:
         """obs/act [B, .] shared by all members or [E, B, .] per member -> mean, logvar [E, B, D]."""
-        return self.forward_inputs(torch.cat([obs, act], dim=-1))
+        return self.forward_inputs(torch.cat([obs, act], dim=-1), bound)
 
-    def forward_inputs(self, inputs: Tensor) -> tuple[Tensor, Tensor | None]:
+    def forward_inputs(self, inputs: Tensor, bound: bool = True) -> tuple[Tensor, Tensor | None]:
+        """Mean and logvar [E, B, D]; `bound=False` leaves logvar raw, for callers that
+        need it for one member per sample only (rollouts bound 1/E of it)."""
         x = self.input_norm.normalize(inputs)
         for layer in self.hidden:
             x = F.silu(layer(x))
@@ -108,10 +110,16 @@ class GaussianEnsemble(nn.Module):
         if not self.probabilistic:
             return out, None
         mean, raw_logvar = out.split(self.out_dim, dim=-1)
-        # Soft bounds (Chua et al. 2018, PETS appendix A.1): keep logvar in a learned range.
-        logvar = self.max_logvar - F.softplus(self.max_logvar - raw_logvar)
-        logvar = self.min_logvar + F.softplus(logvar - self.min_logvar)
-        return mean, logvar
+        return mean, self.bound_logvar(raw_logvar) if bound else raw_logvar
+
+    def bound_logvar(self, raw: Tensor, members: Tensor | None = None) -> Tensor:
+        """Soft bounds (Chua et al. 2018, PETS appendix A.1): logvar in a learned range.
+        raw [E, B, D] for all members, or [B, D] with `members` [B] naming each row's."""
+        hi, lo = self.max_logvar, self.min_logvar  # [E, 1, D]
+        if members is not None:
+            hi, lo = hi[members, 0], lo[members, 0]  # [B, D]
+        logvar = hi - F.softplus(hi - raw)
+        return lo + F.softplus(logvar - lo)
 
     def to_raw(self, normalized_targets: Tensor) -> tuple[Tensor, Tensor]:
         """Standardised [.., obs_dim + 1] -> (delta_obs, reward) in env units."""

@@ -41,14 +41,16 @@ class RolloutStats(NamedTuple):
 
 
 def propagate(model: GaussianEnsemble, obs: Tensor, mean: Tensor,
-              logvar: Tensor | None) -> tuple[Tensor, Tensor]:
-    """Next obs and reward for each sample from one random elite: [B, obs_dim], [B]."""
+              raw_logvar: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Next obs and reward for each sample from one random elite: [B, obs_dim], [B].
+    `raw_logvar` [E, B, D] is unbounded: only the chosen member's row gets bounded."""
     batch = obs.shape[0]
     member = model.elite_idx[torch.randint(model.num_elites, (batch,), device=obs.device)]
     rows = torch.arange(batch, device=obs.device)
     pred = mean[member, rows]  # [B, D]
-    if logvar is not None:
-        pred = pred + torch.randn_like(pred) * (0.5 * logvar[member, rows]).exp()
+    if raw_logvar is not None:
+        logvar = model.bound_logvar(raw_logvar[member, rows], member)
+        pred = pred + torch.randn_like(pred) * (0.5 * logvar).exp()
     delta, rew = model.to_raw(pred)
     return obs + delta, rew
 
@@ -60,8 +62,8 @@ def model_step(model: GaussianEnsemble, actor: Actor, obs: Tensor, bf16: bool = 
     (NaN where not asked for, or for a single-member model)."""
     with autocast(obs.device, bf16):  # matmuls only; outputs come back fp32
         act, _ = actor.sample(obs)
-        mean, logvar = model(obs, act)  # [E, B, D]
-    next_obs, rew = propagate(model, obs, mean, logvar)
+        mean, raw_logvar = model(obs, act, bound=False)  # [E, B, D]
+    next_obs, rew = propagate(model, obs, mean, raw_logvar)
     var = (epistemic_variance(mean) if with_var and model.ensemble_size > 1
            else torch.full_like(rew, float("nan")))
     return Step(obs, act, next_obs, rew, var)

@@ -38,7 +38,7 @@ class ExactModel(GaussianEnsemble):
                          probabilistic=False)
         self.bias = bias
 
-    def forward_inputs(self, inputs):
+    def forward_inputs(self, inputs, bound=True):
         obs, act = inputs[..., :OBS], inputs[..., OBS:]
         delta = true_delta(obs, act) + self.bias * torch.arange(4.0).view(-1, 1, 1)
         return torch.cat([delta, torch.zeros(*delta.shape[:-1], 1)], dim=-1), None

@@ -15,7 +15,7 @@ OBS, ACT = 3, 2
 class MemberIndexModel(GaussianEnsemble):
     """Member i predicts delta_obs = i and reward = i for every input (identity normalisers)."""
 
-    def forward_inputs(self, inputs):
+    def forward_inputs(self, inputs, bound=True):
         e = torch.arange(self.ensemble_size, dtype=inputs.dtype).view(-1, 1, 1)
         mean = e.expand(-1, inputs.shape[-2], self.out_dim).clone()
         return mean, None
@@ -42,10 +42,23 @@ def test_propagation_draws_only_from_elites_and_mixes_them():
 def test_probabilistic_propagation_samples_noise():
     model = GaussianEnsemble(OBS, ACT, ensemble_size=3, num_elites=3, hidden_size=8, num_layers=1)
     obs, act = torch.randn(64, OBS), torch.randn(64, ACT)
-    mean, logvar = model(obs, act)
-    a, _ = propagate(model, obs, mean, logvar)
-    b, _ = propagate(model, obs, mean, logvar)
+    mean, raw_logvar = model(obs, act, bound=False)
+    a, _ = propagate(model, obs, mean, raw_logvar)
+    b, _ = propagate(model, obs, mean, raw_logvar)
     assert not torch.allclose(a, b)
+
+
+def test_bounding_one_member_per_row_equals_bounding_all_then_picking():
+    model = GaussianEnsemble(OBS, ACT, ensemble_size=4, num_elites=4, hidden_size=8, num_layers=1)
+    with torch.no_grad():  # distinct bounds per member, so a wrong member index shows
+        model.max_logvar.copy_(torch.rand(4, 1, OBS + 1))
+        model.min_logvar.copy_(-5 - torch.rand(4, 1, OBS + 1))
+    raw = torch.randn(4, 50, OBS + 1) * 5
+    member, rows = torch.randint(4, (50,)), torch.arange(50)
+    expected = model.bound_logvar(raw)[member, rows]
+    assert torch.allclose(model.bound_logvar(raw[member, rows], member), expected)
+    bounded = model(torch.randn(50, OBS), torch.randn(50, ACT))[1]
+    assert (bounded <= model.max_logvar).all() and (bounded >= model.min_logvar).all()
 
 
 def test_rollout_runs_the_planned_horizon_from_every_start_state():
@@ -126,7 +139,7 @@ class CounterSpreadModel(GaussianEnsemble):
     """obs = [_, spread, counter]: members disagree by `spread` only when counter == 1; the
     elite (the middle member) keeps spread and adds 1 to the counter."""
 
-    def forward_inputs(self, inputs):
+    def forward_inputs(self, inputs, bound=True):
         e = torch.arange(self.ensemble_size, dtype=inputs.dtype).view(-1, 1) - 1.0
         spread = inputs[..., 1] * (inputs[..., 2].round() == 1)
         mean = torch.zeros(self.ensemble_size, inputs.shape[-2], self.out_dim)
@@ -157,7 +170,7 @@ def test_masked_rollout_of_a_certain_model_runs_to_h_max():
     from mbpo.schedules import MaskedHorizon
 
     model = MemberIndexModel(OBS, ACT, ensemble_size=3, num_elites=3)
-    model.forward_inputs = lambda inputs: (torch.zeros(3, inputs.shape[-2], OBS + 1), None)
+    model.forward_inputs = lambda inputs, bound=True: (torch.zeros(3, inputs.shape[-2], OBS + 1), None)
     schedule = MaskedHorizon(h_max=6, quantile=0.9)
     first = first_step(model, actor(), torch.randn(50, OBS), 16)
     plan = schedule.plan(0, first.var)
