@@ -43,6 +43,8 @@ class Actor(nn.Module):
         high = torch.as_tensor(action_high, dtype=torch.float32)
         self.register_buffer("scale", (high - low) / 2)
         self.register_buffer("offset", (high + low) / 2)
+        # Constant part of log pi: the Gaussian's normaliser and the affine map to env units.
+        self.log_norm = float(0.5 * act_dim * math.log(2 * math.pi) + self.scale.log().sum())
 
     def forward(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         mean, log_std = self.net(obs).float().chunk(2, dim=-1)  # fp32 even under autocast
@@ -53,12 +55,13 @@ class Actor(nn.Module):
     def sample(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """Reparameterised action in env units and its log-density [B]."""
         mean, log_std = self(obs)
-        u = mean + log_std.exp() * torch.randn_like(mean)
-        gauss_logp = (-0.5 * ((u - mean) / log_std.exp()) ** 2 - log_std
-                      - 0.5 * math.log(2 * math.pi)).sum(-1)
-        # log(1 - tanh(u)^2) computed stably as 2 * (log 2 - u - softplus(-2u)) (SAC app. C).
-        squash = (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
-        logp = gauss_logp - squash - self.scale.log().sum()
+        eps = torch.randn_like(mean)
+        u = mean + log_std.exp() * eps
+        # Per dimension: the Gaussian's log-density, -eps^2/2 - log_std (as (u - mean) / std
+        # is eps exactly), minus log(1 - tanh(u)^2) computed stably as
+        # 2 * (log 2 - u - softplus(-2u)) (SAC, Haarnoja et al. 2018, appendix C).
+        per_dim = -0.5 * eps.square() - log_std - 2 * (math.log(2) - u - F.softplus(-2 * u))
+        logp = per_dim.sum(-1) - self.log_norm
         return torch.tanh(u) * self.scale + self.offset, logp
 
     def deterministic(self, obs: Tensor) -> Tensor:
