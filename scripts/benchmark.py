@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from mbpo.allocator import keep_freed_memory
 from mbpo.buffer import Batch, TransitionBuffer
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.envs import make_env, never_rule
@@ -63,6 +64,20 @@ def mm_peak(device: torch.device, dtype: torch.dtype, n: int = 2048) -> float:
     return 2 * n**3 / seconds / 1e9
 
 
+def against_mm(device: torch.device, bf16: bool, measure: Callable[[], dict]) -> dict:
+    """Run `measure` between two torch.mm measurements in the same precision and state its
+    GFLOP/s as a fraction of their mean: on a shared machine the peak drifts by 10-30%
+    within minutes, so each row gets the ceiling measured next to it."""
+    dtype = torch.bfloat16 if bf16 else torch.float32
+    before = mm_peak(device, dtype)
+    row = measure()
+    peak = (before + mm_peak(device, dtype)) / 2
+    row["mm_gflops"] = peak
+    if "gflops" in row:
+        row["frac_of_mm"] = row["gflops"] / peak
+    return row
+
+
 def sync(device: torch.device, x: object = None) -> object:
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -86,11 +101,14 @@ def bench_rollouts(device, peaks, quick) -> list[dict]:
                 sync(device)
             flops = count_flops(lambda: model_step(model, agent.actor, start[:chunk], bf16))
             flops = flops / chunk * n_start * horizon
-            seconds = timed(run, repeats=2 if horizon == 1 else 1)  # warm-up touches the buffer
-            gflops = flops / seconds / 1e9
-            rows.append({"name": f"rollout H={horizon}", "precision": "bf16" if bf16 else "fp32",
-                         "transitions_per_s": n_start * horizon / seconds, "gflops": gflops,
-                         "frac_of_mm": gflops / peaks["bf16" if bf16 else "fp32"]})
+
+            def measure(run=run, flops=flops, horizon=horizon, bf16=bf16):
+                seconds = timed(run, repeats=2 if horizon == 1 else 1)  # warm-up fills the buffer
+                return {"name": f"rollout H={horizon}", "precision": "bf16" if bf16 else "fp32",
+                        "transitions_per_s": n_start * horizon / seconds,
+                        "gflops": flops / seconds / 1e9}
+
+            rows.append(against_mm(device, bf16, measure))
     # The straightforward way: start state by start state, member by member, in Python.
     members = [nn.Sequential(nn.Linear(OBS + ACT, 200), nn.SiLU(), nn.Linear(200, 200), nn.SiLU(),
                              nn.Linear(200, 200), nn.SiLU(), nn.Linear(200, 200), nn.SiLU(),
@@ -149,15 +167,19 @@ def bench_model_training(device, peaks, quick) -> list[dict]:
             loss.backward()
 
         flops_per_batch = count_flops(step)
-        start = time.perf_counter()
-        metrics = trainer.fit(*data)
-        sync(device)
-        seconds = time.perf_counter() - start
-        samples = metrics["epochs"] * n_train
-        gflops = flops_per_batch / 256 * samples / seconds / 1e9
-        rows.append({"name": f"model training ({n // 1000}k transitions)",
-                     "precision": "bf16" if bf16 else "fp32", "samples_per_s": samples / seconds,
-                     "gflops": gflops, "frac_of_mm": gflops / peaks["bf16" if bf16 else "fp32"]})
+
+        def measure(trainer=trainer, flops_per_batch=flops_per_batch, n=n, n_train=n_train,
+                    bf16=bf16):
+            start = time.perf_counter()
+            metrics = trainer.fit(*data)
+            sync(device)
+            seconds = time.perf_counter() - start
+            samples = metrics["epochs"] * n_train
+            return {"name": f"model training ({n // 1000}k transitions)",
+                    "precision": "bf16" if bf16 else "fp32", "samples_per_s": samples / seconds,
+                    "gflops": flops_per_batch / 256 * samples / seconds / 1e9}
+
+        rows.append(against_mm(device, bf16, measure))
     for n in ((5_000,) if quick else (10_000, 50_000)):
         for bf16 in (False, True):
             model = GaussianEnsemble(OBS, ACT).to(device)
@@ -181,12 +203,15 @@ def bench_sac(device, peaks, quick) -> list[dict]:
             agent = SAC(OBS, ACT, np.full(ACT, -1.0), np.full(ACT, 1.0), hidden_size=hidden,
                         bf16=bf16).to(device)
             flops = count_flops(lambda: agent.update(batch))
-            seconds = timed(lambda: sync(device, agent.update(batch)),
-                            repeats=50 if quick else 300, warmup=20)
-            gflops = flops / seconds / 1e9
-            rows.append({"name": f"SAC update 2x{hidden}", "precision": "bf16" if bf16 else "fp32",
-                         "ms_per_update": seconds * 1e3, "updates_per_s": 1 / seconds,
-                         "gflops": gflops, "frac_of_mm": gflops / peaks["bf16" if bf16 else "fp32"]})
+
+            def measure(agent=agent, flops=flops, hidden=hidden, bf16=bf16):
+                seconds = timed(lambda: sync(device, agent.update(batch)),
+                                repeats=50 if quick else 300, warmup=20)
+                return {"name": f"SAC update 2x{hidden}", "precision": "bf16" if bf16 else "fp32",
+                        "ms_per_update": seconds * 1e3, "updates_per_s": 1 / seconds,
+                        "gflops": flops / seconds / 1e9}
+
+            rows.append(against_mm(device, bf16, measure))
     return rows
 
 
@@ -201,7 +226,9 @@ def bench_loop(device, quick, precision: str) -> list[dict]:
 
     register_configs()
     conf = str(Path(__file__).resolve().parents[1] / "conf")
-    window = 250  # measured over the second window after the random steps: warm model fits
+    # Steady state: the first window after the random steps holds the cold first model fit
+    # and is discarded; the measured windows each start with a warm model fit and rollout.
+    window, measured = 250, (1 if quick else 2)
     cases = {
         "Hopper-v5, MBPO settings (G=20, SAC 2x256, linear schedule)":
             ["env=hopper", "rollout=linear"],
@@ -213,8 +240,8 @@ def bench_loop(device, quick, precision: str) -> list[dict]:
     for name, overrides in cases.items():
         with initialize_config_dir(config_dir=conf, version_base=None):
             cfg = compose(config_name="config", overrides=overrides + [
-                f"total_steps={5000 + 2 * window}", f"eval_every={window}", "eval_episodes=1",
-                f"precision={precision}", f"log_every={window}"])
+                f"total_steps={5000 + (1 + measured) * window}", f"eval_every={window}",
+                "eval_episodes=1", f"precision={precision}", f"log_every={window}"])
         settings = loop_settings(cfg)
         components = build(cfg, device, settings, resolve_precision(precision, device))
         with tempfile.TemporaryDirectory() as tmp:
@@ -223,16 +250,17 @@ def bench_loop(device, quick, precision: str) -> list[dict]:
             state = LoopState(obs=components.env.reset(seed=0)[0])
             run_mbpo(components, settings, log, state)
             log.close()
-            perf = {k.split("/")[1]: v[-1][1] for k, v in read_scalars(tmp).items()
-                    if k.startswith("perf/")}  # the last window
-        total = window / perf["env_steps_per_s"]
+            perf = {k.split("/")[1]: [v for _, v in series[-measured:]]
+                    for k, series in read_scalars(tmp).items() if k.startswith("perf/")}
+        total = sum(window / v for v in perf["env_steps_per_s"])
+        spent = {k: sum(perf[k]) for k in ("model_train_s", "rollout_s", "sac_s")}
         rows.append({"name": name, "precision": precision,
-                     "env_steps_per_s": perf["env_steps_per_s"],
-                     "share_model_train": perf["model_train_s"] / total,
-                     "share_rollout": perf["rollout_s"] / total,
-                     "share_sac": perf["sac_s"] / total,
-                     "share_env_and_other": 1 - (perf["model_train_s"] + perf["rollout_s"]
-                                                 + perf["sac_s"]) / total,
+                     "env_steps_per_s": measured * window / total,
+                     "window_env_steps": measured * window,
+                     "share_model_train": spent["model_train_s"] / total,
+                     "share_rollout": spent["rollout_s"] / total,
+                     "share_sac": spent["sac_s"] / total,
+                     "share_env_and_other": 1 - sum(spent.values()) / total,
                      "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20})
     return rows
 
@@ -271,6 +299,11 @@ TARGETS = [  # (row name prefix, precision, key, minimum, what)
 ]
 
 
+PEER_HALFCHEETAH_STEPS_PER_S = 3.65
+"""The peer library (mbrl-lib) at its own HalfCheetah settings on this kind of machine, as
+measured for issue #9; it is not installed or re-measured here."""
+
+
 def check_targets(rows: list[dict]) -> list[str]:
     lines = []
     for prefix, prec, key, minimum, what in TARGETS:
@@ -281,14 +314,22 @@ def check_targets(rows: list[dict]) -> list[str]:
             lines.append(f"{'MET ' if ok else 'MISS'} {what} [{prec}]: {row[key]:.3g}")
 
     def ratio(prefix, key):
-        fp, bf = (next(r for r in rows if r["name"].startswith(prefix) and r["precision"] == p)
-                  for p in ("fp32", "bf16"))
-        return bf[key] / fp[key]
+        fp, bf = (next((r for r in rows if r["name"].startswith(prefix)
+                        and r["precision"] == p and key in r), None) for p in ("fp32", "bf16"))
+        return bf[key] / fp[key] if fp and bf else None
 
+    cheetah = next((r for r in rows if r["name"].startswith("HalfCheetah")
+                    and r.get("precision") == "auto"), None)
+    if cheetah:
+        r = cheetah["env_steps_per_s"] / PEER_HALFCHEETAH_STEPS_PER_S
+        lines.append(f"{'MET ' if r >= 1.8 else 'MISS'} full loop, HalfCheetah peer settings, auto "
+                     f">= 1.8x the peer's {PEER_HALFCHEETAH_STEPS_PER_S} env steps/s: {r:.2f}x")
     for prefix, key, minimum in (("SAC update 2x512", "updates_per_s", 1.5),
                                  ("SAC update 2x256", "updates_per_s", 1.5),
                                  ("rollout H=10", "transitions_per_s", 2.0)):
         r = ratio(prefix, key)
+        if r is None:  # that section was not measured
+            continue
         lines.append(f"{'MET ' if r >= minimum else 'MISS'} bf16 {prefix} >= {minimum}x fp32: {r:.2f}x")
     return lines
 
@@ -299,6 +340,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke check")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--malloc", choices=("tuned", "default"), default="tuned",
+                        help="tuned: mbpo.allocator.keep_freed_memory(), as training does; "
+                             "default: glibc's own settings, for a before/after")
     parser.add_argument("--sections", default="sac,rollouts,model,loop",
                         help="comma-separated subset of sac,rollouts,model,loop; rows of "
                              "other sections already in OUT_DIR/benchmark.json are kept")
@@ -306,9 +350,11 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    tuned = args.malloc == "tuned" and keep_freed_memory()
     torch.manual_seed(0)
     header = (f"{platform.processor() or platform.machine()} | torch {torch.__version__} | "
-              f"threads {torch.get_num_threads()} | device {device}")
+              f"threads {torch.get_num_threads()} | device {device} | "
+              f"malloc {'tuned' if tuned else 'default'}")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     out_file = args.out_dir / "benchmark.json"
 
