@@ -1,0 +1,121 @@
+"""Speed A/B: this tree's hot paths against another git revision's, in one process.
+
+Usage: python scripts/ab_speed.py REV [--threads N] [--rounds N] [--malloc tuned|default]
+
+On a shared machine the matmul ceiling drifts by 10-30% within minutes, so two benchmark
+runs minutes apart cannot show a 10% change. This script imports REV's `mbpo` package as
+`mbpo_ref` next to the working tree's `mbpo` and times both on the same inputs in
+alternating rounds (SAC update at 2x256 and 2x512, one model-training epoch on 10k
+transitions, one rollout phase of 20k start states at H=5; fp32 and bf16), then prints
+the median time of each and their ratio. The allocator setting is process-wide, so it is
+compared by running the script twice (--malloc default / tuned).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+OBS, ACT = 11, 3  # Hopper-v5
+
+
+def import_revision(rev: str, into: Path) -> object:
+    """REV's mbpo package, importable as `mbpo_ref` (its own imports rewritten)."""
+    files = subprocess.run(["git", "-C", str(ROOT), "ls-tree", "--name-only", rev, "mbpo/"],
+                           capture_output=True, text=True, check=True).stdout.split()
+    package = into / "mbpo_ref"
+    package.mkdir()
+    for name in files:
+        source = subprocess.run(["git", "-C", str(ROOT), "show", f"{rev}:{name}"],
+                                capture_output=True, text=True, check=True).stdout
+        source = re.sub(r"\b(from|import) mbpo\b", r"\1 mbpo_ref", source)
+        (package / Path(name).name).write_text(source)
+    sys.path.insert(0, str(into))
+    return importlib.import_module("mbpo_ref")
+
+
+def cases(pkg: str, bf16: bool) -> dict[str, Callable[[], None]]:
+    """The timed calls, built from package `pkg` (mbpo or mbpo_ref) with seed 0."""
+    buffer = importlib.import_module(f"{pkg}.buffer")
+    ensemble = importlib.import_module(f"{pkg}.ensemble")
+    envs = importlib.import_module(f"{pkg}.envs")
+    rollout = importlib.import_module(f"{pkg}.rollout")
+    sac = importlib.import_module(f"{pkg}.sac")
+    schedules = importlib.import_module(f"{pkg}.schedules")
+    training = importlib.import_module(f"{pkg}.model_training")
+    torch.manual_seed(0)
+    low, high = np.full(ACT, -1.0), np.full(ACT, 1.0)
+    batch = buffer.Batch(torch.randn(256, OBS), torch.rand(256, ACT) * 2 - 1, torch.randn(256),
+                         torch.randn(256, OBS), torch.zeros(256))
+    agents = {h: sac.SAC(OBS, ACT, low, high, hidden_size=h, bf16=bf16) for h in (256, 512)}
+    model = ensemble.GaussianEnsemble(OBS, ACT)
+    trainer = training.EnsembleTrainer(model, max_epochs=1, patience=100, bf16=bf16)
+    n = 10_000
+    data = (torch.randn(n, OBS), torch.rand(n, ACT) * 2 - 1, torch.randn(n), torch.randn(n, OBS))
+    start = torch.randn(20_000, OBS)
+    pool = buffer.TransitionBuffer(OBS, ACT, 20_000 * 5, torch.device("cpu"))
+
+    def rollout_phase() -> None:
+        first = rollout.first_step(model, agents[256].actor, start, 2048, bf16)
+        rollout.rollout_model(model, agents[256].actor, first, schedules.RolloutPlan(5),
+                              envs.never_rule(), pool, 2048, bf16)
+
+    def sac_updates(agent) -> Callable[[], None]:
+        return lambda: [agent.update(batch) for _ in range(20)]  # one env step's G
+
+    return {"SAC 2x256, 20 updates": sac_updates(agents[256]),
+            "SAC 2x512, 20 updates": sac_updates(agents[512]),
+            "model training, 1 epoch of 8k": lambda: trainer.fit(*data),
+            "rollout phase, 20k x H=5": rollout_phase}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rev", help="git revision to compare against, e.g. HEAD~3 or a hash")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--malloc", choices=("tuned", "default"), default="tuned")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from mbpo.allocator import keep_freed_memory
+
+    tuned = args.malloc == "tuned" and keep_freed_memory()
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.rev],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    here = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    print(f"this tree ({here}) vs {rev} | torch {torch.__version__} | threads "
+          f"{torch.get_num_threads()} | malloc {'tuned' if tuned else 'default'} | "
+          f"median of {args.rounds} alternating rounds")
+    with tempfile.TemporaryDirectory() as tmp:
+        import_revision(args.rev, Path(tmp))
+        for bf16 in (False, True):
+            new, ref = cases("mbpo", bf16), cases("mbpo_ref", bf16)
+            for name in new:
+                times: dict[str, list[float]] = {"ref": [], "new": []}
+                for fn in (ref[name], new[name]):  # warm-up
+                    fn()
+                for _ in range(args.rounds):
+                    for key, fn in (("ref", ref[name]), ("new", new[name])):
+                        tic = time.perf_counter()
+                        fn()
+                        times[key].append(time.perf_counter() - tic)
+                r, n = np.median(times["ref"]), np.median(times["new"])
+                print(f"{name:<32s} {'bf16' if bf16 else 'fp32'}  {rev}: {r * 1e3:8.1f} ms   "
+                      f"this tree: {n * 1e3:8.1f} ms   speedup {r / n:.2f}x", flush=True)
+
+
+if __name__ == "__main__":
+    main()
