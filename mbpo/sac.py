@@ -2,17 +2,15 @@
 
 Tanh-squashed Gaussian policy with the exact log-prob correction, twin Q fused into one
 two-member ensemble network, Polyak-averaged targets, automatic entropy tuning.
-One update is one graph: the critic, actor and temperature losses are computed from the
-same parameters, summed, differentiated by a single backward pass and stepped by a single
-fused Adam. That is MBPO's own update (its TF code runs the three training ops in one
-`session.run`), and it halves the per-op overhead that bounds a batch-256 update on a CPU.
-`update` returns detached metric tensors; only the loop turns them into numbers.
+An update steps the critic first, then the actor and the temperature together on the
+updated critic (one backward and one fused Adam for the pair: the actor reads the critic
+through detached weights). `update` returns detached metric tensors; only the loop turns
+them into numbers.
 """
 
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -99,15 +97,6 @@ class TwinCritic(nn.Module):
         return q + b.squeeze(-1)  # [2, B], fp32 even under autocast
 
 
-class Losses(NamedTuple):
-    critic: Tensor
-    actor: Tensor
-    alpha: Tensor  # temperature loss
-    q: Tensor  # [2, B], for the metrics
-    logp: Tensor  # [B] log pi of the batch's states, for the metrics
-    alpha_value: Tensor  # the temperature this update used
-
-
 class SAC(nn.Module):
     def __init__(self, obs_dim: int, act_dim: int, action_low: np.ndarray,
                  action_high: np.ndarray, hidden_size: int = 256, num_layers: int = 2,
@@ -132,22 +121,23 @@ class SAC(nn.Module):
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(init_alpha)))
-        # One fused Adam for actor, critic and temperature: all three share MBPO's lr, and
-        # each parameter only ever receives the gradient of its own loss.
-        self.optimizer = torch.optim.Adam(
-            [*self.actor.parameters(), *self.critic.parameters(), self.log_alpha], lr=lr,
-            fused=True)
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=lr, fused=True)
+        # Actor and temperature share MBPO's lr and one step: one fused Adam for both.
+        self.actor_opt = torch.optim.Adam([*self.actor.parameters(), self.log_alpha], lr=lr,
+                                          fused=True)
         self.skipped_updates = 0  # updates dropped because a loss was not finite
         if compile_losses:
             self.compile()
 
     def full_state(self) -> dict[str, object]:
-        """Networks, alpha and the optimiser: what a checkpoint needs."""
-        return {"modules": self.state_dict(), "optimizer": self.optimizer.state_dict()}
+        """Networks, alpha and both optimisers: what a checkpoint needs."""
+        return {"modules": self.state_dict(), "critic_opt": self.critic_opt.state_dict(),
+                "actor_opt": self.actor_opt.state_dict()}
 
     def load_full_state(self, state: dict[str, object]) -> None:
         self.load_state_dict(state["modules"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.critic_opt.load_state_dict(state["critic_opt"])
+        self.actor_opt.load_state_dict(state["actor_opt"])
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:
@@ -156,14 +146,8 @@ class SAC(nn.Module):
         a = self.actor.deterministic(x) if deterministic else self.actor.sample(x)[0]
         return a.squeeze(0).cpu().numpy()
 
-    def losses(self, batch: Batch) -> Losses:
-        """Critic, actor and temperature losses of one batch, from the same parameters.
-
-        The actor loss reads the critic through frozen weights and the temperature loss
-        reads log pi detached, so the sum of the three has exactly each loss's gradient on
-        its own parameters.
-        """
-        alpha = self.log_alpha.exp().detach()
+    def critic_loss(self, batch: Batch, alpha: Tensor) -> tuple[Tensor, Tensor]:
+        """Twin-Q TD loss against the target critics; also returns Q [2, B] for logging."""
         with autocast(self.log_alpha.device, self.bf16):
             with torch.no_grad():
                 next_act, next_logp = self.actor.sample(batch.next_obs)
@@ -171,27 +155,43 @@ class SAC(nn.Module):
                 target = batch.rew + self.gamma * (1.0 - batch.terminated) * (
                     next_q - alpha * next_logp)
             q = self.critic(batch.obs, batch.act)  # [2, B]
-            act, logp = self.actor.sample(batch.obs)
-            q_pi = self.critic(batch.obs, act, frozen=True).min(dim=0).values
-        critic_loss = ((q - target) ** 2).mean(dim=1).sum()
+        return ((q - target) ** 2).mean(dim=1).sum(), q
+
+    def actor_loss(self, obs: Tensor, alpha: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Policy and temperature losses, and log pi [B]. The critic is read through
+        detached weights and log pi detached in the temperature loss, so the sum of the two
+        losses gives the actor and log alpha exactly their own gradients and the critic none."""
+        with autocast(self.log_alpha.device, self.bf16):
+            act, logp = self.actor.sample(obs)
+            q_pi = self.critic(obs, act, frozen=True).min(dim=0).values
         actor_loss = (alpha * logp - q_pi).mean()
         alpha_loss = -(self.log_alpha * (logp.detach() + self.target_entropy)).mean()
-        return Losses(critic_loss, actor_loss, alpha_loss, q, logp, alpha)
+        return actor_loss, alpha_loss, logp
 
     def compile(self) -> None:
-        """torch.compile the losses (fuses the elementwise work around the matmuls)."""
-        self.losses = torch.compile(self.losses)
+        """torch.compile both losses (fuses the elementwise work around the matmuls)."""
+        self.critic_loss = torch.compile(self.critic_loss)
+        self.actor_loss = torch.compile(self.actor_loss)
 
     def update(self, batch: Batch) -> dict[str, Tensor] | None:
         """One SAC step; None (and `skipped_updates` + 1) if a loss is not finite."""
-        critic_loss, actor_loss, alpha_loss, q, logp, alpha = self.losses(batch)
-        total = critic_loss + actor_loss + alpha_loss
-        if not bool(torch.isfinite(total)):  # one host sync: keeps NaN out of the nets
+        alpha = self.log_alpha.exp().detach()
+        critic_loss, q = self.critic_loss(batch, alpha)
+        if not bool(torch.isfinite(critic_loss)):  # one host sync: keeps NaN out of the nets
             self.skipped_updates += 1
             return None
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        self.optimizer.step()
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+
+        actor_loss, alpha_loss, logp = self.actor_loss(batch.obs, alpha)
+        if not bool(torch.isfinite(actor_loss)):
+            self.skipped_updates += 1
+            return None
+        self.actor_opt.zero_grad(set_to_none=True)
+        (actor_loss + alpha_loss).backward()
+        self.actor_opt.step()
+
         with torch.no_grad():
             torch._foreach_lerp_(list(self.critic_target.parameters()),
                                  list(self.critic.parameters()), self.tau)

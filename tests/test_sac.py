@@ -36,20 +36,21 @@ def test_update_changes_actor_critic_alpha_and_moves_targets_by_tau():
     assert all(torch.isfinite(v) for v in metrics.values())
 
 
-def test_summed_losses_give_each_parameter_exactly_its_own_gradient():
-    """One backward of critic + actor + temperature loss must equal three separate ones:
-    the actor loss must not move the critic, the critic loss must not move the actor."""
+def test_actor_step_gives_actor_and_alpha_their_own_gradients_and_the_critic_none():
     agent = make_agent()
-    losses = agent.losses(random_batch())
-    groups = {"critic": list(agent.critic.parameters()), "actor": list(agent.actor.parameters()),
-              "alpha": [agent.log_alpha]}
-    own = {name: torch.autograd.grad(getattr(losses, name), params, retain_graph=True,
-                                     allow_unused=True)
-           for name, params in groups.items()}
-    (losses.critic + losses.actor + losses.alpha).backward()
-    for name, params in groups.items():
-        for p, g in zip(params, own[name]):
-            assert g is not None and torch.allclose(p.grad, g, atol=1e-6), name
+    agent.update(random_batch())  # the critic's grads are those of the critic loss alone
+    assert all(p.grad is not None for p in agent.critic.parameters())
+    critic_grads = [p.grad.clone() for p in agent.critic.parameters()]
+    obs, alpha = torch.randn(16, 3), agent.log_alpha.exp().detach()
+    actor_loss, alpha_loss, _ = agent.actor_loss(obs, alpha)
+    actor_params = list(agent.actor.parameters())
+    own_actor = torch.autograd.grad(actor_loss, actor_params, retain_graph=True)
+    own_alpha = torch.autograd.grad(alpha_loss, agent.log_alpha, retain_graph=True)[0]
+    agent.actor_opt.zero_grad(set_to_none=True)
+    (actor_loss + alpha_loss).backward()
+    assert all(torch.allclose(p.grad, g, atol=1e-6) for p, g in zip(actor_params, own_actor))
+    assert torch.allclose(agent.log_alpha.grad, own_alpha)
+    assert all(torch.equal(p.grad, g) for p, g in zip(agent.critic.parameters(), critic_grads))
 
 
 def test_log_prob_matches_torch_distributions_with_scaling():
