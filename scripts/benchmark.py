@@ -1,15 +1,19 @@
 """Throughput benchmark: every hot path as a fraction of this machine's own matmul peak.
 
 Usage: python scripts/benchmark.py OUT_DIR [--quick] [--threads N] [--device cpu|cuda]
+                                   [--sections sac,rollouts,model,loop] [--malloc tuned|default]
 
 Measures in one process, prints a table and writes OUT_DIR/benchmark.json:
-  - torch.mm GFLOP/s (fp32, bf16): the ceilings every ratio below is taken against;
+  - torch.mm GFLOP/s (fp32, bf16): the ceilings; every ratio below is taken against mm
+    measured right before and after its own row, as the peak drifts on a shared machine;
   - model rollouts at MBPO's settings (7 members, 4x200, 100k start states, H=1 and 10,
     policy included), fp32 and bf16, and the straightforward per-state, per-member way;
   - model training on real Hopper data: samples/s, GFLOP/s, and wall time to early stop;
   - SAC updates at batch 256, 2x256 and 2x512, fp32 and bf16;
   - the full loop's steady-state env steps/s on Hopper-v5 (MBPO's settings) and on
-    HalfCheetah-v5 at the peer library's settings, with time shares and peak memory.
+    HalfCheetah-v5 at the peer library's settings, over two 250-step windows after the
+    cold first model fit (each with a model fit and a rollout), with time shares and
+    peak memory.
 FLOPs are counted by torch.utils.flop_counter on the real calls, not estimated.
 """
 
