@@ -91,8 +91,8 @@ class TwinCritic(nn.Module):
             x = torch.baddbmm(b, x, w).relu_()  # in place: baddbmm's backward needs no output
         head = self.layers[-1]
         w, b = (head.weight.detach(), head.bias.detach()) if frozen else (head.weight, head.bias)
-        # One output unit: a multiply-sum is ~3x faster than a [*, 256] x [256, 1] bmm on a
-        # CPU, forward and backward (measured in scripts/benchmark.py's SAC rows).
+        # One output unit: a multiply-sum beats a [*, 256] x [256, 1] bmm on a CPU (measured
+        # at [2, 256, 256]: 25 vs 84 us forward, 6-15 vs 85 us for each backward product).
         q = (x * w.transpose(1, 2).to(x.dtype)).sum(-1, dtype=torch.float32)
         return q + b.squeeze(-1)  # [2, B], fp32 even under autocast
 
@@ -176,6 +176,8 @@ class SAC(nn.Module):
     def update(self, batch: Batch) -> dict[str, Tensor] | None:
         """One SAC step; None (and `skipped_updates` + 1) if a loss is not finite."""
         alpha = self.log_alpha.exp().detach()
+        # Separate autocast regions per loss: autocast caches bf16 weight copies until it
+        # exits, and the critic's weights change between the two losses.
         critic_loss, q = self.critic_loss(batch, alpha)
         if not bool(torch.isfinite(critic_loss)):  # one host sync: keeps NaN out of the nets
             self.skipped_updates += 1
