@@ -25,10 +25,17 @@ class EnsembleLinear(nn.Module):
         std = 1.0 / (2.0 * math.sqrt(in_features))
         nn.init.trunc_normal_(self.weight, std=std, a=-2 * std, b=2 * std)
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, frozen: bool = False) -> Tensor:
+        """`frozen` reads detached weights: gradients reach x but never this layer."""
+        w, b = (self.weight.detach(), self.bias.detach()) if frozen else (self.weight, self.bias)
         if x.dim() == 2:
-            x = x.unsqueeze(0).expand(self.weight.shape[0], -1, -1)
-        return torch.baddbmm(self.bias, x, self.weight)
+            x = x.unsqueeze(0).expand(w.shape[0], -1, -1)
+        if w.shape[-1] == 1:
+            # One output unit: a multiply-sum (summed in fp32) beats a [*, n] x [n, 1] bmm on
+            # a CPU (at [2, 256, 256]: 25 vs 84 us forward, 6-15 vs 85 us per backward product).
+            return (x * w.transpose(1, 2).to(x.dtype)).sum(-1, keepdim=True,
+                                                           dtype=torch.float32) + b
+        return torch.baddbmm(b, x, w)
 
 
 class Standardizer(nn.Module):

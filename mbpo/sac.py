@@ -84,17 +84,8 @@ class TwinCritic(nn.Module):
         (the actor's actions) but never the critic."""
         x = torch.cat([obs, act], dim=-1)
         for layer in self.layers[:-1]:
-            w, b = (layer.weight.detach(), layer.bias.detach()) if frozen else (
-                layer.weight, layer.bias)
-            if x.dim() == 2:
-                x = x.unsqueeze(0).expand(w.shape[0], -1, -1)
-            x = torch.baddbmm(b, x, w).relu_()  # in place: baddbmm's backward needs no output
-        head = self.layers[-1]
-        w, b = (head.weight.detach(), head.bias.detach()) if frozen else (head.weight, head.bias)
-        # One output unit: a multiply-sum beats a [*, 256] x [256, 1] bmm on a CPU (measured
-        # at [2, 256, 256]: 25 vs 84 us forward, 6-15 vs 85 us for each backward product).
-        q = (x * w.transpose(1, 2).to(x.dtype)).sum(-1, dtype=torch.float32)
-        return q + b.squeeze(-1)  # [2, B], fp32 even under autocast
+            x = layer(x, frozen).relu_()  # in place: baddbmm's backward needs no output
+        return self.layers[-1](x, frozen).float().squeeze(-1)  # [2, B], fp32 under autocast
 
 
 class SAC(nn.Module):

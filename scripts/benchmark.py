@@ -88,7 +88,7 @@ def sync(device: torch.device, x: object = None) -> object:
     return x
 
 
-def bench_rollouts(device, peaks, quick) -> list[dict]:
+def bench_rollouts(device, quick) -> list[dict]:
     """A whole rollout phase: the first step of every start state, then H - 1 more."""
     n_start, chunk = (20_000 if quick else 100_000), 2048
     model = GaussianEnsemble(OBS, ACT).to(device)  # 7 members, 5 elites, 4x200
@@ -154,7 +154,7 @@ def hopper_data(n: int) -> tuple[torch.Tensor, ...]:
     return tuple(torch.as_tensor(np.array(v), dtype=torch.float32) for v in out.values())
 
 
-def bench_model_training(device, peaks, quick) -> list[dict]:
+def bench_model_training(device, quick) -> list[dict]:
     data = [t.to(device) for t in hopper_data(10_000 if quick else 50_000)]
     rows = []
     for bf16 in (False, True):
@@ -197,7 +197,7 @@ def bench_model_training(device, peaks, quick) -> list[dict]:
     return rows
 
 
-def bench_sac(device, peaks, quick) -> list[dict]:
+def bench_sac(device, quick) -> list[dict]:
     rows = []
     batch = Batch(torch.randn(256, OBS, device=device), torch.rand(256, ACT, device=device),
                   torch.randn(256, device=device), torch.randn(256, OBS, device=device),
@@ -374,7 +374,7 @@ def main() -> None:
         print(fmt(row), flush=True)
     available = {
         "sac": [bench_sac], "rollouts": [bench_rollouts], "model": [bench_model_training],
-        "loop": [lambda d, p, q: bench_loop(d, q, "fp32"), lambda d, p, q: bench_loop(d, q, "auto")],
+        "loop": [lambda d, q: bench_loop(d, q, "fp32"), lambda d, q: bench_loop(d, q, "auto")],
     }
     chosen = args.sections.split(",")
     unknown = set(chosen) - set(available)
@@ -385,7 +385,7 @@ def main() -> None:
                 if section_of(r["name"]) not in chosen and not r["name"].startswith("torch.mm")]
         rows += kept
     for section in (f for name in chosen for f in available[name]):
-        new_rows = section(device, peaks, args.quick)
+        new_rows = section(device, args.quick)
         for row in new_rows:
             print(fmt(row), flush=True)
         rows += new_rows

@@ -17,7 +17,7 @@ from mbpo.schedules import RolloutPlan
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")
 def test_a_rollout_phase_stops_page_faulting_once_freed_memory_is_kept():
     """A rollout phase's chunk temporaries (11 MiB each) must reuse memory: with glibc's
-    defaults this phase takes ~46k minor page faults every time, measured here."""
+    defaults this phase takes 30-46k minor page faults every time, measured here."""
     assert keep_freed_memory()
     model = GaussianEnsemble(11, 3)  # Hopper-sized, MBPO's 7 x 4x200
     actor = SAC(11, 3, np.full(3, -1.0), np.full(3, 1.0)).actor
@@ -32,4 +32,4 @@ def test_a_rollout_phase_stops_page_faulting_once_freed_memory_is_kept():
 
     faults_of_one_phase()  # the heap grows to the phase's working size once
     faults_of_one_phase()
-    assert faults_of_one_phase() < 5000  # ~0 in steady state; glibc defaults: ~30k
+    assert faults_of_one_phase() < 5000  # ~0 in steady state; glibc defaults: 30-46k

@@ -6,9 +6,10 @@ from mbpo.ensemble import EnsembleLinear, GaussianEnsemble, Standardizer
 from mbpo.model_training import EnsembleTrainer
 
 
-def test_ensemble_linear_equals_separate_linears():
-    layer = EnsembleLinear(3, 4, 5)
-    separate = [nn.Linear(4, 5) for _ in range(3)]
+@pytest.mark.parametrize("out", [5, 1])  # 1: the multiply-sum path of a one-unit layer
+def test_ensemble_linear_equals_separate_linears(out):
+    layer = EnsembleLinear(3, 4, out)
+    separate = [nn.Linear(4, out) for _ in range(3)]
     with torch.no_grad():
         for i, lin in enumerate(separate):
             layer.weight[i].copy_(lin.weight.T)
@@ -18,6 +19,16 @@ def test_ensemble_linear_equals_separate_linears():
     assert torch.allclose(layer(x), expected, atol=1e-6)
     shared = torch.randn(7, 4)  # one input for all members
     assert torch.allclose(layer(shared), torch.stack([lin(shared) for lin in separate]), atol=1e-6)
+
+
+@pytest.mark.parametrize("out", [5, 1])
+def test_frozen_ensemble_linear_passes_gradients_to_inputs_only(out):
+    layer = EnsembleLinear(3, 4, out)
+    x = torch.randn(3, 7, 4, requires_grad=True)
+    layer(x, frozen=True).sum().backward()
+    assert layer.weight.grad is None and layer.bias.grad is None
+    expected = torch.autograd.grad(layer(x).sum(), x)[0]
+    assert torch.allclose(x.grad, expected)
 
 
 def test_standardizer_survives_constant_dimension():
