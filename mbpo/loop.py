@@ -84,7 +84,7 @@ class LoopState:
     lengths: list[float] = field(default_factory=list)  # mean realised length per phase
     wall_s: float = 0.0  # time spent in the loop, summed over resumes
     sac_sums: dict[str, torch.Tensor] = field(default_factory=dict)  # averaged when logged
-    sac_count: int = 0
+    sac_count: int | torch.Tensor = 0  # applied updates in the sums (a device tensor)
 
     def summary(self) -> dict[str, float]:
         return {
@@ -171,16 +171,15 @@ def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
             for _ in range(s.updates_per_step):
                 batch = sample_mixed(c.real_buffer, c.model_buffer, c.agent.batch_size,
                                      s.real_ratio)
-                metrics = c.agent.update(batch)
-                if metrics is None:  # a non-finite loss: counted by the agent, skipped
-                    continue
-                for name, value in metrics.items():
+                metrics = c.agent.update(batch)  # no host sync: sums stay on the device
+                state.sac_count = state.sac_count + metrics.pop("applied")
+                for name, value in metrics.items():  # a skipped update adds zeros
                     sums = state.sac_sums
                     sums[name] = sums[name] + value if name in sums else value
-                state.sac_count += 1
             timers["sac_s"] += time.perf_counter() - tic
         if step % s.log_every == 0 and t >= s.init_steps:
-            means = {k: v / max(state.sac_count, 1) for k, v in state.sac_sums.items()}
+            count = torch.as_tensor(state.sac_count).clamp_min(1)
+            means = {k: v / count for k, v in state.sac_sums.items()}
             log.scalars("sac", {**means, "skipped_updates": c.agent.skipped_updates}, step)
             state.sac_sums, state.sac_count = {}, 0
 

@@ -4,8 +4,9 @@ Tanh-squashed Gaussian policy with the exact log-prob correction, twin Q fused i
 two-member ensemble network, Polyak-averaged targets, automatic entropy tuning.
 An update steps the critic first, then the actor and the temperature together on the
 updated critic (one backward and one fused Adam for the pair: the actor reads the critic
-through detached weights). `update` returns detached metric tensors; only the loop turns
-them into numbers.
+through detached weights). `update` makes no host sync: it returns detached metric
+tensors (only the loop turns them into numbers), and a step with a non-finite loss is
+skipped on the device, by fused Adam's `found_inf` flag.
 """
 
 from __future__ import annotations
@@ -116,9 +117,14 @@ class SAC(nn.Module):
         # Actor and temperature share MBPO's lr and one step: one fused Adam for both.
         self.actor_opt = torch.optim.Adam([*self.actor.parameters(), self.log_alpha], lr=lr,
                                           fused=True)
-        self.skipped_updates = 0  # updates dropped because a loss was not finite
+        # Updates dropped because a loss was not finite; a device counter, read when logged.
+        self.register_buffer("skipped", torch.zeros((), dtype=torch.long), persistent=False)
         if compile_losses:
             self.compile()
+
+    @property
+    def skipped_updates(self) -> int:
+        return int(self.skipped)
 
     def full_state(self) -> dict[str, object]:
         """Networks, alpha and both optimisers: what a checkpoint needs."""
@@ -164,35 +170,46 @@ class SAC(nn.Module):
         self.critic_loss = torch.compile(self.critic_loss)
         self.actor_loss = torch.compile(self.actor_loss)
 
-    def update(self, batch: Batch) -> dict[str, Tensor] | None:
-        """One SAC step; None (and `skipped_updates` + 1) if a loss is not finite."""
+    def update(self, batch: Batch) -> dict[str, Tensor]:
+        """One SAC step. If the critic or the actor loss is not finite the step changes
+        nothing (networks, optimiser states, targets) and `applied` is 0 in the metrics,
+        whose other values are then 0; decided on the device, with no host sync."""
         alpha = self.log_alpha.exp().detach()
         # Separate autocast regions per loss: autocast caches bf16 weight copies until it
         # exits, and the critic's weights change between the two losses.
         critic_loss, q = self.critic_loss(batch, alpha)
-        if not bool(torch.isfinite(critic_loss)):  # one host sync: keeps NaN out of the nets
-            self.skipped_updates += 1
-            return None
+        critic_ok = torch.isfinite(critic_loss)
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
-        self.critic_opt.step()
+        step_unless(self.critic_opt, critic_ok)
 
         actor_loss, alpha_loss, logp = self.actor_loss(batch.obs, alpha)
-        if not bool(torch.isfinite(actor_loss)):
-            self.skipped_updates += 1
-            return None
+        ok = critic_ok & torch.isfinite(actor_loss + alpha_loss)
         self.actor_opt.zero_grad(set_to_none=True)
         (actor_loss + alpha_loss).backward()
-        self.actor_opt.step()
+        step_unless(self.actor_opt, ok)
 
         with torch.no_grad():
-            torch._foreach_lerp_(list(self.critic_target.parameters()),
-                                 list(self.critic.parameters()), self.tau)
-        return {
-            "critic_loss": critic_loss.detach(),
-            "actor_loss": actor_loss.detach(),
-            "alpha": alpha,
-            "entropy": -logp.detach().mean(),
-            "q_mean": q.detach().mean(),
-            "q_abs_max": q.detach().abs().max(),
-        }
+            targets = list(self.critic_target.parameters())
+            weight = self.tau * ok  # 0 for a skipped step: the targets stay where they are
+            torch._foreach_lerp_(targets, list(self.critic.parameters()),
+                                 [weight] * len(targets))
+            self.skipped += ~ok
+            metrics = {
+                "critic_loss": critic_loss,
+                "actor_loss": actor_loss,
+                "alpha": alpha,
+                "entropy": -logp.mean(),
+                "q_mean": q.mean(),
+                "q_abs_max": q.abs().max(),
+            }
+            return {"applied": ok.float(),
+                    **{k: torch.where(ok, v.detach(), 0.0) for k, v in metrics.items()}}
+
+
+def step_unless(optimizer: torch.optim.Optimizer, ok: Tensor) -> None:
+    """Step a fused Adam unless `ok` is False, without a host sync: the fused kernel skips
+    the whole step (parameters, moments, step count) when `found_inf` is 1, the flag
+    torch.amp.GradScaler uses to skip steps with inf gradients."""
+    optimizer.found_inf = (~ok).float()
+    optimizer.step()

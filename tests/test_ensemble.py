@@ -147,3 +147,19 @@ def test_optimiser_weight_decay_equals_mbpo_l2_term_in_the_loss():
     opt.step()
     for (name, p), q in zip(model.named_parameters(), reference.parameters()):
         assert torch.allclose(p, q, atol=1e-6), name
+
+
+def test_fit_does_not_depend_on_how_many_minibatches_are_gathered_at_once(monkeypatch):
+    """The gather block only caps memory: every block size gives the same fit, bit for bit."""
+    import mbpo.model_training
+
+    obs, act = torch.randn(700, 3), torch.randn(700, 2)
+    results = []
+    for block in (1, 3, 1000):  # per minibatch, a few at once, the whole epoch at once
+        monkeypatch.setattr(mbpo.model_training, "GATHER_BLOCK", block)
+        torch.manual_seed(0)
+        model = GaussianEnsemble(3, 2, ensemble_size=3, num_elites=2, hidden_size=8, num_layers=1)
+        EnsembleTrainer(model, batch_size=32, weight_decays=[0.0, 0.0], max_epochs=2).fit(
+            obs, act, obs.sum(-1), obs + 0.1 * act.sum(-1, keepdim=True))
+        results.append([p.detach().clone() for p in model.parameters()])
+    assert all(torch.equal(a, b) for other in results[1:] for a, b in zip(results[0], other))

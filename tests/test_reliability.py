@@ -46,14 +46,51 @@ def test_bad_value_fails_before_any_work_naming_the_field(make_cfg, tmp_path, ov
     assert not list(tmp_path.glob("events.out.tfevents*"))  # nothing started
 
 
-def test_non_finite_sac_loss_skips_the_update_and_counts_it():
+def everything(agent: SAC) -> dict[str, torch.Tensor]:
+    """Networks, targets, alpha and both optimisers' moments and step counts."""
+    state = dict(agent.state_dict())
+    for name in ("critic_opt", "actor_opt"):
+        opt = getattr(agent, name)
+        for i, per_param in enumerate(opt.state.values()):
+            state.update({f"{name}.{i}.{k}": v.clone() for k, v in per_param.items()})
+    return {k: v.clone() for k, v in state.items()}
+
+
+def finite_batch() -> Batch:
+    return Batch(torch.randn(8, 3), torch.rand(8, 2), torch.randn(8), torch.randn(8, 3),
+                 torch.zeros(8))
+
+
+def test_non_finite_sac_loss_skips_the_whole_step_and_counts_it():
+    torch.manual_seed(0)
     agent = SAC(3, 2, np.full(2, -1.0), np.full(2, 1.0), hidden_size=16)
-    before = {k: v.clone() for k, v in agent.state_dict().items()}
-    bad = Batch(torch.randn(8, 3), torch.rand(8, 2), torch.full((8,), float("nan")),
-                torch.randn(8, 3), torch.zeros(8))
-    assert agent.update(bad) is None
+    agent.update(finite_batch())  # optimiser state exists from here on
+    before = everything(agent)
+    bad = finite_batch()._replace(rew=torch.full((8,), float("nan")))
+    metrics = agent.update(bad)
+    assert metrics["applied"] == 0 and all(torch.isfinite(v) for v in metrics.values())
     assert agent.skipped_updates == 1
-    assert all(torch.equal(before[k], v) for k, v in agent.state_dict().items())
+    after = everything(agent)
+    assert all(torch.equal(before[k], after[k]) for k in before), [
+        k for k in before if not torch.equal(before[k], after[k])]
+    assert agent.update(finite_batch())["applied"] == 1  # and training goes on
+    assert agent.skipped_updates == 1
+
+
+def test_non_finite_actor_loss_keeps_the_critic_step_only():
+    """As before the device-side skip: the critic steps; actor, alpha and targets do not."""
+    torch.manual_seed(0)
+    agent = SAC(3, 2, np.full(2, -1.0), np.full(2, 1.0), hidden_size=16)
+    agent.update(finite_batch())
+    before = everything(agent)
+    actor_loss = agent.actor_loss
+    agent.actor_loss = lambda obs, alpha: tuple(
+        v * float("nan") if i == 0 else v for i, v in enumerate(actor_loss(obs, alpha)))
+    assert agent.update(finite_batch())["applied"] == 0
+    after = everything(agent)
+    changed = {k for k in before if not torch.equal(before[k], after[k])}
+    critic = {k for k in before if k.startswith(("critic.", "critic_opt."))}
+    assert changed == critic and all(torch.isfinite(after[k]).all() for k in after)
 
 
 def test_model_fit_with_non_finite_loss_rolls_back():

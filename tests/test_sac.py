@@ -32,7 +32,9 @@ def test_update_changes_actor_critic_alpha_and_moves_targets_by_tau():
             src = after[k.replace("critic_target.", "critic.")]
             expected = before[k] + 0.005 * (src - before[k])
             assert torch.allclose(after[k], expected, atol=1e-7)
-    assert set(metrics) == {"critic_loss", "actor_loss", "alpha", "entropy", "q_mean", "q_abs_max"}
+    assert set(metrics) == {"applied", "critic_loss", "actor_loss", "alpha", "entropy", "q_mean",
+                            "q_abs_max"}
+    assert metrics["applied"] == 1
     assert all(torch.isfinite(v) for v in metrics.values())
 
 
@@ -85,3 +87,22 @@ def test_terminated_transitions_do_not_bootstrap():
         q = agent.critic(batch.obs, batch.act)
     expected_loss = ((q - 3.0) ** 2).mean(dim=1).sum()
     assert torch.allclose(agent.update(batch)["critic_loss"], expected_loss, atol=1e-5)
+
+
+def test_update_makes_no_host_sync():
+    """DESIGN.md section 7: no host sync inside the G-updates loop (a GPU would stall)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class SyncCounter(TorchDispatchMode):
+        syncs = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func in (torch.ops.aten._local_scalar_dense.default, torch.ops.aten.item.default):
+                SyncCounter.syncs += 1
+            return func(*args, **(kwargs or {}))
+
+    agent = make_agent()
+    agent.update(random_batch())
+    with SyncCounter():
+        agent.update(random_batch())
+    assert SyncCounter.syncs == 0
