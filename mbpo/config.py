@@ -7,7 +7,7 @@ interpolation, so `env=hopper` alone gives MBPO's Hopper run.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Optional
 
@@ -34,7 +34,10 @@ class RunConfig:
     device: Device = Device.auto
     """auto = CUDA when present, else CPU."""
     precision: Precision = Precision.auto
-    """fp32, bf16 (autocast matmuls everywhere) or auto (bf16 where native and checked)."""
+    """fp32; bf16 (autocast matmuls in `bf16_components`); auto (bf16 there if native)."""
+    bf16_components: list[str] = field(default_factory=lambda: ["model_train", "rollout"])
+    """Which of sac, model_train, rollout run bf16 under precision=bf16/auto. SAC is off by
+    default: its learning check was not clean (README, Precision)."""
     threads: int = 0
     """torch intra-op threads; 0 keeps torch's default (all cores). Use 1 per job in sweeps."""
 

@@ -3,19 +3,21 @@
 Under bf16 only matmul-class ops run in bfloat16 (torch.autocast); master weights,
 optimiser state, TD targets, losses and uncertainty reductions stay fp32 because every
 network casts its output back to fp32. `auto` uses bf16 only where the hardware runs it
-natively and only for the components whose learning check showed no loss.
+natively, and either setting only for the components named in `bf16_components`.
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 COMPONENTS = ("sac", "model_train", "rollout")
-AUTO_BF16 = ("sac", "model_train", "rollout")
-"""Components that `precision=auto` runs in bf16 on native hardware (see README, Performance)."""
+DEFAULT_BF16 = ("model_train", "rollout")
+"""Components that `precision=bf16|auto` run in bf16 unless `bf16_components` says otherwise
+(the config's default; see README, Precision, for the learning checks behind it)."""
 
 
 def native_bf16(device: torch.device) -> bool:
@@ -37,15 +39,17 @@ class PrecisionPlan:
         return ", ".join(f"{c}={'bf16' if getattr(self, c) else 'fp32'}" for c in COMPONENTS)
 
 
-def resolve_precision(setting: str, device: torch.device) -> PrecisionPlan:
-    if setting == "fp32":
-        return PrecisionPlan()
-    if setting == "bf16":
-        return PrecisionPlan(sac=True, model_train=True, rollout=True)
-    if setting == "auto":
-        native = native_bf16(device)
-        return PrecisionPlan(**{c: native and c in AUTO_BF16 for c in COMPONENTS})
-    raise ValueError(f"precision must be one of fp32, bf16, auto; got {setting!r}")
+def resolve_precision(setting: str, device: torch.device,
+                      components: Sequence[str] = DEFAULT_BF16) -> PrecisionPlan:
+    """Which components run bf16: `components` under bf16, and under auto where native."""
+    if setting not in ("fp32", "bf16", "auto"):
+        raise ValueError(f"precision must be one of fp32, bf16, auto; got {setting!r}")
+    unknown = [c for c in components if c not in COMPONENTS]
+    if unknown:
+        raise ValueError(f"bf16_components must name only {', '.join(COMPONENTS)}; "
+                         f"got {unknown}")
+    on = setting == "bf16" or (setting == "auto" and native_bf16(device))
+    return PrecisionPlan(**{c: on and c in components for c in COMPONENTS})
 
 
 def autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager:

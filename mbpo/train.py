@@ -203,7 +203,7 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
     try:
         settings = loop_settings(cfg)
         device = resolve_device(cfg.device.value)
-        precision = resolve_precision(cfg.precision.value, device)
+        precision = resolve_precision(cfg.precision.value, device, cfg.bf16_components)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
         allocator_tuned = keep_freed_memory()

@@ -163,3 +163,4 @@ def test_fit_does_not_depend_on_how_many_minibatches_are_gathered_at_once(monkey
             obs, act, obs.sum(-1), obs + 0.1 * act.sum(-1, keepdim=True))
         results.append([p.detach().clone() for p in model.parameters()])
     assert all(torch.equal(a, b) for other in results[1:] for a, b in zip(results[0], other))
+

@@ -16,6 +16,7 @@ BAD_FIELDS = [
     (["rollout=adaptive", "rollout.h_min=6", "rollout.h_max=5"], "rollout.h_min"),
     (["rollout=adaptive", "rollout.h_min=0"], "rollout.h_min"),
     (["rollout=adaptive", "rollout.beta=-1"], "rollout.beta"),
+    (["bf16_components=[sac,critic]"], "bf16_components"),
     (["rollout=fixed", "rollout.h=0"], "rollout.h"),
     (["rollout=linear", "rollout.epoch_a=30", "rollout.epoch_b=20"], "rollout.epoch_a"),
     (["env.id=Pong-v5"], "env.id"),
