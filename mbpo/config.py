@@ -34,10 +34,11 @@ class RunConfig:
     device: Device = Device.auto
     """auto = CUDA when present, else CPU."""
     precision: Precision = Precision.auto
-    """fp32; bf16 (autocast matmuls in `bf16_components`); auto (bf16 there if native)."""
-    bf16_components: list[str] = field(default_factory=lambda: ["model_train", "rollout"])
-    """Which of sac, model_train, rollout run bf16 under precision=bf16/auto. SAC is off by
-    default: its learning check was not clean (README, Precision)."""
+    """fp32; bf16 (autocast matmuls in bf16_components); auto: bf16 only where native and
+    cleared by a learning check, which today is nowhere (README, Precision)."""
+    bf16_components: list[str] = field(
+        default_factory=lambda: ["sac", "model_train", "rollout"])
+    """Which of sac, model_train, rollout precision=bf16 runs in bf16."""
     threads: int = 0
     """torch intra-op threads; 0 keeps torch's default (all cores). Use 1 per job in sweeps."""
 

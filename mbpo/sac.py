@@ -195,16 +195,10 @@ class SAC(nn.Module):
             torch._foreach_lerp_(targets, list(self.critic.parameters()),
                                  [weight] * len(targets))
             self.skipped += ~ok
-            metrics = {
-                "critic_loss": critic_loss,
-                "actor_loss": actor_loss,
-                "alpha": alpha,
-                "entropy": -logp.mean(),
-                "q_mean": q.mean(),
-                "q_abs_max": q.abs().max(),
-            }
-            return {"applied": ok.float(),
-                    **{k: torch.where(ok, v.detach(), 0.0) for k, v in metrics.items()}}
+            metrics = {"critic_loss": critic_loss, "actor_loss": actor_loss, "alpha": alpha,
+                       "entropy": -logp.mean(), "q_mean": q.mean(), "q_abs_max": q.abs().max()}
+            values = torch.where(ok, torch.stack(list(metrics.values())).detach(), 0.0)
+            return {"applied": ok.float(), **dict(zip(metrics, values.unbind()))}
 
 
 def step_unless(optimizer: torch.optim.Optimizer, ok: Tensor) -> None:

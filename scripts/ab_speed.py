@@ -1,6 +1,7 @@
 """Speed A/B: this tree's hot paths against another git revision's, in one process.
 
 Usage: python scripts/ab_speed.py REV [--threads N] [--rounds N] [--malloc tuned|default]
+                                     [--only SAC|model|rollout]
 
 On a shared machine the matmul ceiling drifts by 10-30% within minutes, so two benchmark
 runs minutes apart cannot show a 10% change. This script imports REV's `mbpo` package as
@@ -86,6 +87,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--malloc", choices=("tuned", "default"), default="tuned")
+    parser.add_argument("--only", default="", help="time only the cases whose name starts so")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -103,7 +105,7 @@ def main() -> None:
         import_revision(args.rev, Path(tmp))
         for bf16 in (False, True):
             new, ref = cases("mbpo", bf16), cases("mbpo_ref", bf16)
-            for name in new:
+            for name in (n for n in new if n.startswith(args.only)):
                 times: dict[str, list[float]] = {"ref": [], "new": []}
                 for fn in (ref[name], new[name]):  # warm-up
                     fn()

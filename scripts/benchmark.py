@@ -13,8 +13,11 @@ Measures in one process, prints a table and writes OUT_DIR/benchmark.json:
   - the full loop's steady-state env steps/s on Hopper-v5 (MBPO's settings) and on
     HalfCheetah-v5 at the peer library's settings, over two 250-step windows after the
     cold first model fit (each with a model fit and a rollout), with time shares and
-    peak memory.
+    peak memory, in fp32 and in bf16.
 FLOPs are counted by torch.utils.flop_counter on the real calls, not estimated.
+Each rate row also gets its matmul floor (scripts/matmul_floor.py): its own matmul calls
+replayed alone. `floor_frac_of_mm` is how close to mm those shapes can get on this machine;
+`matmul_share` is the part of the row's time they need, the rest being overhead.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from matmul_floor import matmul_floor_seconds
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -38,6 +42,7 @@ from mbpo.buffer import Batch, TransitionBuffer
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.envs import make_env, never_rule
 from mbpo.model_training import EnsembleTrainer
+from mbpo.precision import resolve_precision
 from mbpo.rollout import first_step, model_step, rollout_model
 from mbpo.sac import SAC
 from mbpo.schedules import RolloutPlan
@@ -77,8 +82,16 @@ def against_mm(device: torch.device, bf16: bool, measure: Callable[[], dict]) ->
     row = measure()
     peak = (before + mm_peak(device, dtype)) / 2
     row["mm_gflops"] = peak
-    if "gflops" in row:
-        row["frac_of_mm"] = row["gflops"] / peak
+    for key in ("gflops", "floor_gflops"):
+        if key in row:
+            row[key.replace("gflops", "frac_of_mm")] = row[key] / peak
+    return row
+
+
+def with_floor(row: dict, seconds: float, floor_seconds: float) -> dict:
+    """Add the matmul floor: the row's FLOPs at the floor's speed, and its share of time."""
+    row["floor_gflops"] = row["gflops"] * seconds / floor_seconds
+    row["matmul_share"] = floor_seconds / seconds
     return row
 
 
@@ -103,14 +116,17 @@ def bench_rollouts(device, quick) -> list[dict]:
                 first = first_step(model, agent.actor, start, chunk, bf16)
                 rollout_model(model, agent.actor, first, plan, never_rule(), buffer, chunk, bf16)
                 sync(device)
-            flops = count_flops(lambda: model_step(model, agent.actor, start[:chunk], bf16))
-            flops = flops / chunk * n_start * horizon
+            def one_step(bf16=bf16):
+                model_step(model, agent.actor, start[:chunk], bf16)
+            flops = count_flops(one_step) / chunk * n_start * horizon
 
-            def measure(run=run, flops=flops, horizon=horizon, bf16=bf16):
+            def measure(run=run, flops=flops, horizon=horizon, one_step=one_step, bf16=bf16):
                 seconds = timed(run, repeats=2 if horizon == 1 else 1)  # warm-up fills the buffer
-                return {"name": f"rollout H={horizon}", "precision": "bf16" if bf16 else "fp32",
-                        "transitions_per_s": n_start * horizon / seconds,
-                        "gflops": flops / seconds / 1e9}
+                floor = matmul_floor_seconds(one_step, device) / chunk * n_start * horizon
+                return with_floor({"name": f"rollout H={horizon}",
+                                   "precision": "bf16" if bf16 else "fp32",
+                                   "transitions_per_s": n_start * horizon / seconds,
+                                   "gflops": flops / seconds / 1e9}, seconds, floor)
 
             rows.append(against_mm(device, bf16, measure))
     # The straightforward way: start state by start state, member by member, in Python.
@@ -179,9 +195,12 @@ def bench_model_training(device, quick) -> list[dict]:
             sync(device)
             seconds = time.perf_counter() - start
             samples = metrics["epochs"] * n_train
-            return {"name": f"model training ({n // 1000}k transitions)",
-                    "precision": "bf16" if bf16 else "fp32", "samples_per_s": samples / seconds,
-                    "gflops": flops_per_batch / 256 * samples / seconds / 1e9}
+            floor = matmul_floor_seconds(step, device) / 256 * samples
+            return with_floor({"name": f"model training ({n // 1000}k transitions)",
+                               "precision": "bf16" if bf16 else "fp32",
+                               "samples_per_s": samples / seconds,
+                               "gflops": flops_per_batch / 256 * samples / seconds / 1e9},
+                              seconds, floor)
 
         rows.append(against_mm(device, bf16, measure))
     for n in ((5_000,) if quick else (10_000, 50_000)):
@@ -211,22 +230,30 @@ def bench_sac(device, quick) -> list[dict]:
             def measure(agent=agent, flops=flops, hidden=hidden, bf16=bf16):
                 seconds = timed(lambda: sync(device, agent.update(batch)),
                                 repeats=50 if quick else 300, warmup=20)
-                return {"name": f"SAC update 2x{hidden}", "precision": "bf16" if bf16 else "fp32",
-                        "ms_per_update": seconds * 1e3, "updates_per_s": 1 / seconds,
-                        "gflops": flops / seconds / 1e9}
+                floor = matmul_floor_seconds(lambda: agent.update(batch), device, repeats=21)
+                return with_floor({"name": f"SAC update 2x{hidden}",
+                                   "precision": "bf16" if bf16 else "fp32",
+                                   "ms_per_update": seconds * 1e3, "updates_per_s": 1 / seconds,
+                                   "gflops": flops / seconds / 1e9}, seconds, floor)
 
             rows.append(against_mm(device, bf16, measure))
     return rows
 
 
-def bench_loop(device, quick, precision: str) -> list[dict]:
+LOOP_PRECISIONS = {  # row label -> overrides; auto is fp32 until a check clears bf16
+    "fp32": ["precision=fp32"],
+    "bf16": ["precision=bf16"],  # SAC, model training and rollouts
+}
+
+
+def bench_loop(device, quick, label: str) -> list[dict]:
     from hydra import compose, initialize_config_dir
 
     from mbpo.config import register_configs
     from mbpo.events import read_scalars
     from mbpo.logger import RunLogger
     from mbpo.loop import LoopState, run_mbpo
-    from mbpo.train import build, loop_settings, resolve_precision
+    from mbpo.train import build, loop_settings
 
     register_configs()
     conf = str(Path(__file__).resolve().parents[1] / "conf")
@@ -245,9 +272,10 @@ def bench_loop(device, quick, precision: str) -> list[dict]:
         with initialize_config_dir(config_dir=conf, version_base=None):
             cfg = compose(config_name="config", overrides=overrides + [
                 f"total_steps={5000 + (1 + measured) * window}", f"eval_every={window}",
-                "eval_episodes=1", f"precision={precision}", f"log_every={window}"])
+                "eval_episodes=1", f"log_every={window}", *LOOP_PRECISIONS[label]])
         settings = loop_settings(cfg)
-        components = build(cfg, device, settings, resolve_precision(precision, device))
+        precision = resolve_precision(cfg.precision.value, device, cfg.bf16_components)
+        components = build(cfg, device, settings, precision)
         with tempfile.TemporaryDirectory() as tmp:
             log = RunLogger(Path(tmp), console=True)
             torch.manual_seed(0)
@@ -258,7 +286,7 @@ def bench_loop(device, quick, precision: str) -> list[dict]:
                     for k, series in read_scalars(tmp).items() if k.startswith("perf/")}
         total = sum(window / v for v in perf["env_steps_per_s"])
         spent = {k: sum(perf[k]) for k in ("model_train_s", "rollout_s", "sac_s")}
-        rows.append({"name": name, "precision": precision,
+        rows.append({"name": name, "precision": label, "components": precision.describe(),
                      "env_steps_per_s": measured * window / total,
                      "window_env_steps": measured * window,
                      "share_model_train": spent["model_train_s"] / total,
@@ -287,7 +315,7 @@ def fmt(row: dict) -> str:
         if k in skip:
             continue
         cells.append(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}")
-    return f"{row['name']:<62s} {row.get('precision', ''):>5s}  " + "  ".join(cells)
+    return f"{row['name']:<62s} {row.get('precision', ''):>8s}  " + "  ".join(cells)
 
 
 TARGETS = [  # (row name prefix, precision, key, minimum, what)
@@ -315,19 +343,21 @@ def check_targets(rows: list[dict]) -> list[str]:
                     and key in r), None)
         if row:
             ok = row[key] >= minimum
-            lines.append(f"{'MET ' if ok else 'MISS'} {what} [{prec}]: {row[key]:.3g}")
+            floor = (f" (its matmuls alone: {row['floor_frac_of_mm']:.3g})"
+                     if key == "frac_of_mm" and "floor_frac_of_mm" in row else "")
+            lines.append(f"{'MET ' if ok else 'MISS'} {what} [{prec}]: {row[key]:.3g}{floor}")
 
     def ratio(prefix, key):
         fp, bf = (next((r for r in rows if r["name"].startswith(prefix)
                         and r["precision"] == p and key in r), None) for p in ("fp32", "bf16"))
         return bf[key] / fp[key] if fp and bf else None
 
-    cheetah = next((r for r in rows if r["name"].startswith("HalfCheetah")
-                    and r.get("precision") == "auto"), None)
-    if cheetah:
+    for cheetah in (r for r in rows if r["name"].startswith("HalfCheetah")
+                    and r.get("precision") != "fp32"):
         r = cheetah["env_steps_per_s"] / PEER_HALFCHEETAH_STEPS_PER_S
-        lines.append(f"{'MET ' if r >= 1.8 else 'MISS'} full loop, HalfCheetah peer settings, auto "
-                     f">= 1.8x the peer's {PEER_HALFCHEETAH_STEPS_PER_S} env steps/s: {r:.2f}x")
+        lines.append(f"{'MET ' if r >= 1.8 else 'MISS'} full loop, HalfCheetah peer settings, "
+                     f"{cheetah['precision']} >= 1.8x the peer's {PEER_HALFCHEETAH_STEPS_PER_S} "
+                     f"env steps/s: {r:.2f}x")
     for prefix, key, minimum in (("SAC update 2x512", "updates_per_s", 1.5),
                                  ("SAC update 2x256", "updates_per_s", 1.5),
                                  ("rollout H=10", "transitions_per_s", 2.0)):
@@ -358,7 +388,8 @@ def main() -> None:
     torch.manual_seed(0)
     header = (f"{platform.processor() or platform.machine()} | torch {torch.__version__} | "
               f"threads {torch.get_num_threads()} | device {device} | "
-              f"malloc {'tuned' if tuned else 'default'}")
+              f"malloc {'tuned' if tuned else 'default'} | precision=auto here: "
+              f"{resolve_precision('auto', device).describe()}")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     out_file = args.out_dir / "benchmark.json"
 
@@ -374,7 +405,7 @@ def main() -> None:
         print(fmt(row), flush=True)
     available = {
         "sac": [bench_sac], "rollouts": [bench_rollouts], "model": [bench_model_training],
-        "loop": [lambda d, q: bench_loop(d, q, "fp32"), lambda d, q: bench_loop(d, q, "auto")],
+        "loop": [lambda d, q: bench_loop(d, q, "fp32"), lambda d, q: bench_loop(d, q, "bf16")],
     }
     chosen = args.sections.split(",")
     unknown = set(chosen) - set(available)

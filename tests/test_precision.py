@@ -6,7 +6,7 @@ import torch
 
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.model_training import EnsembleTrainer
-from mbpo.precision import DEFAULT_BF16, PrecisionPlan, native_bf16, resolve_precision
+from mbpo.precision import AUTO_BF16, PrecisionPlan, native_bf16, resolve_precision
 from mbpo.rollout import first_step
 from mbpo.sac import SAC
 from mbpo.schedules import AdaptiveHorizon
@@ -18,13 +18,13 @@ OBS, ACT = 3, 2
 def test_precision_settings_resolve_per_component():
     cpu = torch.device("cpu")
     assert resolve_precision("fp32", cpu) == PrecisionPlan()
-    assert resolve_precision("bf16", cpu) == PrecisionPlan(False, True, True)
-    assert resolve_precision("bf16", cpu, ["sac", "model_train", "rollout"]) == PrecisionPlan(
-        True, True, True)
+    assert resolve_precision("bf16", cpu) == PrecisionPlan(True, True, True)
+    assert resolve_precision("bf16", cpu, ["model_train", "rollout"]) == PrecisionPlan(
+        False, True, True)
     assert resolve_precision("bf16", cpu, []) == PrecisionPlan()
     auto = resolve_precision("auto", cpu)
     for component in ("sac", "model_train", "rollout"):
-        assert getattr(auto, component) == (native_bf16(cpu) and component in DEFAULT_BF16)
+        assert getattr(auto, component) == (native_bf16(cpu) and component in AUTO_BF16)
     with pytest.raises(ValueError, match="precision"):
         resolve_precision("fp16", cpu)
     with pytest.raises(ValueError, match="bf16_components.*sac, model_train, rollout"):
