@@ -87,7 +87,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--malloc", choices=("tuned", "default"), default="tuned")
-    parser.add_argument("--only", default="", help="time only the cases whose name starts so")
+    parser.add_argument("--only", choices=("SAC", "model", "rollout"), default="",
+                        help="time only the cases whose name starts so (default: all)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
