@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from mbpo.buffer import Batch
 from mbpo.ensemble import EnsembleLinear
+from mbpo.optim import clear_grads, fused_adam, step_unless
 from mbpo.precision import autocast
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -113,10 +114,9 @@ class SAC(nn.Module):
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(init_alpha)))
-        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=lr, fused=True)
+        self.critic_opt = fused_adam(self.critic.parameters(), lr)
         # Actor and temperature share MBPO's lr and one step: one fused Adam for both.
-        self.actor_opt = torch.optim.Adam([*self.actor.parameters(), self.log_alpha], lr=lr,
-                                          fused=True)
+        self.actor_opt = fused_adam([*self.actor.parameters(), self.log_alpha], lr)
         # Updates dropped because a loss was not finite; a device counter, read when logged.
         self.register_buffer("skipped", torch.zeros((), dtype=torch.long), persistent=False)
         if compile_losses:
@@ -179,13 +179,13 @@ class SAC(nn.Module):
         # exits, and the critic's weights change between the two losses.
         critic_loss, q = self.critic_loss(batch, alpha)
         critic_ok = torch.isfinite(critic_loss)
-        self.critic_opt.zero_grad(set_to_none=True)
+        clear_grads(self.critic_opt)
         critic_loss.backward()
         step_unless(self.critic_opt, critic_ok)
 
         actor_loss, alpha_loss, logp = self.actor_loss(batch.obs, alpha)
         ok = critic_ok & torch.isfinite(actor_loss + alpha_loss)
-        self.actor_opt.zero_grad(set_to_none=True)
+        clear_grads(self.actor_opt)
         (actor_loss + alpha_loss).backward()
         step_unless(self.actor_opt, ok)
 
@@ -200,10 +200,3 @@ class SAC(nn.Module):
             values = torch.where(ok, torch.stack(list(metrics.values())).detach(), 0.0)
             return {"applied": ok.float(), **dict(zip(metrics, values.unbind()))}
 
-
-def step_unless(optimizer: torch.optim.Optimizer, ok: Tensor) -> None:
-    """Step a fused Adam unless `ok` is False, without a host sync: the fused kernel skips
-    the whole step (parameters, moments, step count) when `found_inf` is 1, the flag
-    torch.amp.GradScaler uses to skip steps with inf gradients."""
-    optimizer.found_inf = (~ok).float()
-    optimizer.step()
