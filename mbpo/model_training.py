@@ -15,6 +15,7 @@ import torch
 from torch import Tensor
 
 from mbpo.ensemble import GaussianEnsemble
+from mbpo.optim import fused_adam
 from mbpo.precision import autocast
 
 GATHER_BLOCK = 16
@@ -55,7 +56,7 @@ class EnsembleTrainer:
                    for d, layer in zip(self.weight_decays, model.linear_layers)]
         weights = {id(layer.weight) for layer in model.linear_layers}
         rest = [p for p in model.parameters() if id(p) not in weights]
-        self.optimizer = torch.optim.Adam(decayed + [{"params": rest}], lr=lr, fused=True)
+        self.optimizer = fused_adam(decayed + [{"params": rest}], lr)
 
     def loss(self, inputs: Tensor, targets: Tensor) -> Tensor:
         """Per-member mean NLL (or MSE), summed over members, plus the logvar-bound penalty

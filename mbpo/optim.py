@@ -18,8 +18,13 @@ from torch import Tensor
 
 
 def fused_adam(params: Iterable[Tensor] | Iterable[dict], lr: float) -> torch.optim.Adam:
-    """A plain fused Adam (no amsgrad, weight decay or maximize): what `step_unless` steps."""
-    return torch.optim.Adam(params, lr=lr, fused=True)
+    """A fused Adam; the foreach one where this torch has no fused kernel for the params'
+    device (the CPU before torch 2.4). Weight decay only per group (model training)."""
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except RuntimeError:  # "`fused=True` requires ... Tensors of supported devices"
+        return torch.optim.Adam(params, lr=lr, foreach=True)
 
 
 def clear_grads(optimizer: torch.optim.Optimizer) -> None:
@@ -33,6 +38,10 @@ def clear_grads(optimizer: torch.optim.Optimizer) -> None:
 def step_unless(optimizer: torch.optim.Adam, ok: Tensor) -> None:
     """Step `optimizer` unless `ok` (a device bool) is False: parameters, moments and step
     counts all stay as they were. The same arithmetic as `optimizer.step()` with fused=True."""
+    if not all(g["fused"] for g in optimizer.param_groups):  # torch < 2.4 on the CPU
+        if bool(ok):  # a host sync, only on this fallback
+            optimizer.step()
+        return
     applied = ok.float()
     skip = 1 - applied
     if not all(p in optimizer.state for g in optimizer.param_groups for p in g["params"]):
@@ -40,7 +49,7 @@ def step_unless(optimizer: torch.optim.Adam, ok: Tensor) -> None:
         optimizer.step()
         return
     for group in optimizer.param_groups:
-        if group["amsgrad"] or group["maximize"] or group["weight_decay"] or not group["fused"]:
+        if group["amsgrad"] or group["maximize"] or group["weight_decay"]:
             raise ValueError("step_unless steps only a plain fused Adam (see fused_adam)")
         params = [p for p in group["params"] if p.grad is not None]
         state = [optimizer.state[p] for p in params]

@@ -67,3 +67,25 @@ def test_clear_grads_sets_none_and_other_adams_are_refused():
     decayed.step()
     with pytest.raises(ValueError, match="plain fused Adam"):
         step_unless(decayed, torch.tensor(True))
+
+
+def test_without_a_fused_kernel_it_falls_back_to_foreach_and_still_skips(monkeypatch):
+    """torch < 2.4 has no fused Adam on the CPU: construction must not fail there."""
+    real_adam = torch.optim.Adam
+
+    def adam_without_fused(params, fused=None, **kw):
+        if fused:
+            raise RuntimeError("`fused=True` requires all the params to be floating point "
+                               "Tensors of supported devices: ['cuda']")
+        return real_adam(params, **kw)
+
+    monkeypatch.setattr(torch.optim, "Adam", adam_without_fused)
+    params = make_params()
+    opt = fused_adam(params, 1e-2)
+    assert not opt.param_groups[0]["fused"] and opt.param_groups[0]["foreach"]
+    before = [p.detach().clone() for p in params]
+    set_grads(params, 1.0)
+    step_unless(opt, torch.tensor(False))
+    assert all(torch.equal(p, b) for p, b in zip(params, before)) and not opt.state
+    step_unless(opt, torch.tensor(True))
+    assert not any(torch.equal(p, b) for p, b in zip(params, before))
