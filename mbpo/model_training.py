@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from mbpo.ensemble import GaussianEnsemble
-from mbpo.optim import fused_adam
+from mbpo.optim import fused_adam, load_adam_state
 from mbpo.precision import autocast
 
 GATHER_BLOCK = 16
@@ -81,7 +81,7 @@ class EnsembleTrainer:
         return {"optimizer": self.optimizer.state_dict()}
 
     def load_state_dict(self, state: dict[str, object]) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_adam_state(self.optimizer, state["optimizer"])
 
     def fit(self, obs: Tensor, act: Tensor, rew: Tensor, next_obs: Tensor) -> dict[str, float]:
         """Fit on all data; a fit whose loss goes non-finite is undone (`rollback` = 1)."""
@@ -90,7 +90,7 @@ class EnsembleTrainer:
         metrics = self._fit(obs, act, rew, next_obs)
         if metrics is None:
             self.model.load_state_dict(last_good[0])
-            self.optimizer.load_state_dict(last_good[1])
+            load_adam_state(self.optimizer, last_good[1])
             return {"train_loss": float("nan"), "holdout_mse": float("nan"), "epochs": 0.0,
                     "rollback": 1.0}
         return {**metrics, "rollback": 0.0}

@@ -6,7 +6,8 @@ checks, regrouping the tensors by device) around a fused kernel that itself take
 as long. `step_unless` calls the same kernel, `torch._fused_adam_`, directly on the
 optimiser's own state, so checkpoints (`state_dict`) and the result are unchanged, bit
 for bit. A step is skipped without a host sync by the kernel's `found_inf` flag, the one
-torch.amp.GradScaler uses to skip steps with inf gradients.
+torch.amp.GradScaler uses to skip steps with inf gradients (with one host sync instead on
+the foreach fallback, for torch < 2.4 on a CPU).
 """
 
 from __future__ import annotations
@@ -36,30 +37,52 @@ def clear_grads(optimizer: torch.optim.Optimizer) -> None:
 
 
 def step_unless(optimizer: torch.optim.Adam, ok: Tensor) -> None:
-    """Step `optimizer` unless `ok` (a device bool) is False: parameters, moments and step
-    counts all stay as they were. The same arithmetic as `optimizer.step()` with fused=True."""
+    """Step `optimizer` unless `ok` (a bool tensor on the parameters' device) is False; a
+    skipped step leaves parameters, moments and step counts as they were. Same arithmetic
+    as `optimizer.step()` with fused=True; one dtype per group, as in SAC."""
+    for group in optimizer.param_groups:
+        if group["amsgrad"] or group["maximize"] or group["weight_decay"]:
+            raise ValueError("step_unless steps only a plain Adam (see fused_adam)")
     if not all(g["fused"] for g in optimizer.param_groups):  # torch < 2.4 on the CPU
         if bool(ok):  # a host sync, only on this fallback
             optimizer.step()
         return
     applied = ok.float()
     skip = 1 - applied
-    if not all(p in optimizer.state for g in optimizer.param_groups for p in g["params"]):
+    with_grad = [[p for p in g["params"] if p.grad is not None] for g in optimizer.param_groups]
+    if not all(p in optimizer.state for params in with_grad for p in params):
         optimizer.found_inf = skip  # first step: torch.optim creates the state
-        optimizer.step()
+        try:
+            optimizer.step()
+        finally:  # a flag left set would make every later plain step() a no-op
+            del optimizer.found_inf
         return
-    for group in optimizer.param_groups:
-        if group["amsgrad"] or group["maximize"] or group["weight_decay"]:
-            raise ValueError("step_unless steps only a plain fused Adam (see fused_adam)")
-        params = [p for p in group["params"] if p.grad is not None]
+    for group, params in zip(optimizer.param_groups, with_grad):
+        if not params:
+            continue
         state = [optimizer.state[p] for p in params]
         steps = [s["step"] for s in state]
         # torch.optim adds 1 to every step count and subtracts found_inf after the kernel;
-        # adding `ok` first is the same (a skipped kernel ignores the count).
-        torch._foreach_add_(steps, [applied] * len(steps))  # a list: the scalar-tensor
-        # overload reads the value on the host
+        # adding `ok` first is the same (a skipped kernel ignores the count). A list: the
+        # scalar-tensor overload would read the value on the host.
+        torch._foreach_add_(steps, [applied] * len(steps))
         beta1, beta2 = group["betas"]
         torch._fused_adam_(params, [p.grad for p in params], [s["exp_avg"] for s in state],
                            [s["exp_avg_sq"] for s in state], [], steps, lr=group["lr"],
                            beta1=beta1, beta2=beta2, weight_decay=0.0, eps=group["eps"],
                            amsgrad=False, maximize=False, grad_scale=None, found_inf=skip)
+
+
+def load_adam_state(optimizer: torch.optim.Adam, state: dict) -> None:
+    """`load_state_dict` that keeps the kernel this optimiser was built with: the loaded
+    groups carry the saving machine's fused/foreach flags (a checkpoint from torch < 2.4 on
+    a CPU would otherwise stay on the slow fallback), and the step counts move to where
+    that kernel wants them (fused: the parameters' device; foreach: the host)."""
+    kernels = [(g["fused"], g["foreach"]) for g in optimizer.param_groups]
+    optimizer.load_state_dict(state)
+    for group, (fused, foreach) in zip(optimizer.param_groups, kernels):
+        group["fused"], group["foreach"] = fused, foreach
+        for p in group["params"]:
+            if "step" in optimizer.state.get(p, {}):
+                step = optimizer.state[p]["step"]
+                optimizer.state[p]["step"] = step.to(p.device if fused else "cpu", torch.float32)

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from mbpo.buffer import Batch
 from mbpo.ensemble import EnsembleLinear
-from mbpo.optim import clear_grads, fused_adam, step_unless
+from mbpo.optim import clear_grads, fused_adam, load_adam_state, step_unless
 from mbpo.precision import autocast
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -133,8 +133,8 @@ class SAC(nn.Module):
 
     def load_full_state(self, state: dict[str, object]) -> None:
         self.load_state_dict(state["modules"])
-        self.critic_opt.load_state_dict(state["critic_opt"])
-        self.actor_opt.load_state_dict(state["actor_opt"])
+        load_adam_state(self.critic_opt, state["critic_opt"])
+        load_adam_state(self.actor_opt, state["actor_opt"])
 
     @torch.no_grad()
     def act(self, obs: np.ndarray, deterministic: bool = False) -> np.ndarray:

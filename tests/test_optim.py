@@ -3,54 +3,76 @@ import copy
 import pytest
 import torch
 
-from mbpo.optim import clear_grads, fused_adam, step_unless
+from mbpo.optim import clear_grads, fused_adam, load_adam_state, step_unless
 
 
 def make_params():
     torch.manual_seed(0)
     return [torch.nn.Parameter(torch.randn(4, 3)), torch.nn.Parameter(torch.randn(3)),
-            torch.nn.Parameter(torch.tensor(0.5))]
+            torch.nn.Parameter(torch.tensor(0.5)), torch.nn.Parameter(torch.randn(2))]
 
 
-def set_grads(params, scale):
-    for i, p in enumerate(params):
-        p.grad = torch.full_like(p, scale) + torch.arange(p.numel()).reshape(p.shape) * 0.01 * i
+def groups(params):
+    """Two groups with their own betas and eps; the last parameter never gets a gradient."""
+    return [{"params": params[:2]}, {"params": params[2:], "betas": (0.5, 0.9), "eps": 1e-3}]
+
+
+def set_grads(params, k):
+    gen = torch.Generator().manual_seed(k)
+    for p in params[:3]:
+        p.grad = torch.randn(p.shape, generator=gen)
 
 
 def test_step_unless_matches_torch_optim_bit_for_bit_including_skipped_steps():
     """The direct kernel call must be the same arithmetic as Adam.step(fused=True): a
     checkpoint taken with either must resume into the other unchanged."""
     ours, theirs = make_params(), make_params()
-    opt_ours, opt_theirs = fused_adam(ours, 1e-2), fused_adam(theirs, 1e-2)
-    for k, ok in enumerate([True, True, False, True, False, True]):
-        set_grads(ours, 0.3 * (k + 1))
-        set_grads(theirs, 0.3 * (k + 1))
+    opt_ours, opt_theirs = fused_adam(groups(ours), 1e-2), fused_adam(groups(theirs), 1e-2)
+    for k, ok in enumerate([False, True, True, False, True, False, True]):  # skip first
+        set_grads(ours, k)
+        set_grads(theirs, k)
         step_unless(opt_ours, torch.tensor(ok))
         if ok:
             opt_theirs.step()
         for a, b in zip(ours, theirs):
             assert torch.equal(a, b)
     a_state, b_state = opt_ours.state_dict()["state"], opt_theirs.state_dict()["state"]
+    assert set(a_state) == set(b_state) == {0, 1, 2}  # no state for the grad-less parameter
     for i in a_state:
         for key in ("step", "exp_avg", "exp_avg_sq"):
             assert torch.equal(a_state[i][key], b_state[i][key]), key
-    assert float(a_state[0]["step"]) == 4  # the two skipped steps are not counted
+    assert float(a_state[0]["step"]) == 4  # the three skipped steps are not counted
+
+
+def test_a_skipped_first_step_leaves_no_flag_behind():
+    params = make_params()
+    opt = fused_adam(params, 1e-2)
+    set_grads(params, 0)
+    step_unless(opt, torch.tensor(False))  # torch.optim creates the state, skipping the step
+    before = [p.detach().clone() for p in params]
+    opt.step()  # a plain step must still step
+    assert not torch.equal(params[0], before[0])
 
 
 def test_step_unless_follows_a_loaded_state_dict():
     """After load_state_dict the optimiser holds new state tensors: the step must use them."""
     params = make_params()
     opt = fused_adam(params, 1e-2)
-    set_grads(params, 1.0)
-    step_unless(opt, torch.tensor(True))
-    saved_params, saved = copy.deepcopy([p.detach() for p in params]), opt.state_dict()
-    step_unless(opt, torch.tensor(True))
+    for k in range(2):
+        set_grads(params, k)
+        step_unless(opt, torch.tensor(True))
+    saved_params, saved = [p.detach().clone() for p in params], copy.deepcopy(opt.state_dict())
+    for k in range(2, 4):
+        set_grads(params, k)
+        step_unless(opt, torch.tensor(True))
     moved = [p.detach().clone() for p in params]
     with torch.no_grad():
         for p, s in zip(params, saved_params):
             p.copy_(s)
-    opt.load_state_dict(saved)
-    step_unless(opt, torch.tensor(True))
+    load_adam_state(opt, saved)
+    for k in range(2, 4):
+        set_grads(params, k)
+        step_unless(opt, torch.tensor(True))
     for p, m in zip(params, moved):
         assert torch.equal(p, m)
 
@@ -58,34 +80,54 @@ def test_step_unless_follows_a_loaded_state_dict():
 def test_clear_grads_sets_none_and_other_adams_are_refused():
     params = make_params()
     opt = fused_adam(params, 1e-2)
-    set_grads(params, 1.0)
-    step_unless(opt, torch.tensor(True))  # the first step goes through torch.optim
+    set_grads(params, 0)
     clear_grads(opt)
     assert all(p.grad is None for p in params)
     decayed = torch.optim.Adam(params, lr=1e-2, weight_decay=1e-4, fused=True)
-    set_grads(params, 1.0)
-    decayed.step()
-    with pytest.raises(ValueError, match="plain fused Adam"):
+    set_grads(params, 0)
+    with pytest.raises(ValueError, match="plain Adam"):  # refused before any step
         step_unless(decayed, torch.tensor(True))
+    assert not decayed.state
 
 
-def test_without_a_fused_kernel_it_falls_back_to_foreach_and_still_skips(monkeypatch):
-    """torch < 2.4 has no fused Adam on the CPU: construction must not fail there."""
-    real_adam = torch.optim.Adam
-
-    def adam_without_fused(params, fused=None, **kw):
+def adam_without_fused(real_adam):
+    """torch.optim.Adam as torch < 2.4 builds it for CPU parameters."""
+    def build(params, fused=None, **kw):
         if fused:
             raise RuntimeError("`fused=True` requires all the params to be floating point "
                                "Tensors of supported devices: ['cuda']")
         return real_adam(params, **kw)
+    return build
 
-    monkeypatch.setattr(torch.optim, "Adam", adam_without_fused)
+
+def test_without_a_fused_kernel_it_falls_back_to_foreach_and_still_skips(monkeypatch):
+    """torch < 2.4 has no fused Adam on the CPU: construction must not fail there."""
+    monkeypatch.setattr(torch.optim, "Adam", adam_without_fused(torch.optim.Adam))
     params = make_params()
     opt = fused_adam(params, 1e-2)
     assert not opt.param_groups[0]["fused"] and opt.param_groups[0]["foreach"]
     before = [p.detach().clone() for p in params]
-    set_grads(params, 1.0)
+    set_grads(params, 0)
     step_unless(opt, torch.tensor(False))
     assert all(torch.equal(p, b) for p, b in zip(params, before)) and not opt.state
     step_unless(opt, torch.tensor(True))
-    assert not any(torch.equal(p, b) for p, b in zip(params, before))
+    assert not torch.equal(params[0], before[0])
+
+
+def test_a_checkpoint_keeps_the_loading_optimisers_kernel(monkeypatch):
+    """A checkpoint carries the saving machine's fused/foreach flags; the loader keeps its own."""
+    params = make_params()
+    fused = fused_adam(params, 1e-2)
+    with monkeypatch.context() as m:
+        m.setattr(torch.optim, "Adam", adam_without_fused(torch.optim.Adam))
+        fallback = fused_adam(params, 1e-2)
+    set_grads(params, 0)
+    step_unless(fallback, torch.tensor(True))
+    load_adam_state(fused, copy.deepcopy(fallback.state_dict()))
+    assert fused.param_groups[0]["fused"] and not fused.param_groups[0]["foreach"]
+    set_grads(params, 1)
+    step_unless(fused, torch.tensor(True))  # the direct kernel call, on the loaded state
+    assert float(fused.state[params[0]]["step"]) == 2
+    load_adam_state(fallback, copy.deepcopy(fused.state_dict()))
+    assert not fallback.param_groups[0]["fused"] and fallback.param_groups[0]["foreach"]
+    assert fallback.state[params[0]]["step"].device.type == "cpu"
