@@ -21,6 +21,34 @@ def test_ensemble_linear_equals_separate_linears(out):
     assert torch.allclose(layer(shared), torch.stack([lin(shared) for lin in separate]), atol=1e-6)
 
 
+def test_per_member_matmuls_give_the_batched_result_and_only_in_fp32_cpu_inference(monkeypatch):
+    """The per-member path (7 members on 2 threads, many rows, no grad, fp32) must match the
+    batched matmul; with grad or under bf16 autocast the batched one runs."""
+    import mbpo.ensemble as ensemble
+
+    monkeypatch.setattr(ensemble, "PER_MEMBER_MIN_ROWS", 8)
+    torch.set_num_threads(2)  # the autouse fixture sets 1 back for the next test
+    layer = EnsembleLinear(7, 4, 5)
+    calls = []
+    real_addmm = torch.addmm
+    monkeypatch.setattr(torch, "addmm", lambda *a, **k: calls.append(1) or real_addmm(*a, **k))
+    for x in (torch.randn(7, 9, 4), torch.randn(9, 4)):  # per member, shared
+        with torch.no_grad():
+            got = layer(x)
+        assert len(calls) == 7
+        calls.clear()
+        batched = torch.baddbmm(layer.bias, x.expand(7, -1, -1), layer.weight)
+        assert torch.allclose(got, batched, atol=1e-6)
+        layer(x)  # with grad: one batched matmul
+        with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+            layer(x)
+        assert not calls
+    torch.set_num_threads(1)
+    with torch.no_grad():
+        layer(torch.randn(7, 9, 4))
+    assert not calls  # members that divide among the threads: batched
+
+
 @pytest.mark.parametrize("out", [5, 1])
 def test_frozen_ensemble_linear_passes_gradients_to_inputs_only(out):
     layer = EnsembleLinear(3, 4, out)
