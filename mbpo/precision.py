@@ -18,8 +18,10 @@ import torch
 COMPONENTS = ("sac", "model_train", "rollout")
 AUTO_BF16: tuple[str, ...] = ()
 """Components cleared for bf16 under `precision=auto` by a learning check against fp32: none
-yet. InvertedPendulum, 4-5 seeds (docs/results/precision-check-2026-11-28): bf16 everywhere
-and bf16 for model training and rollouts both came out below fp32, within the noise."""
+yet. InvertedPendulum, 4-5 seeds: at 3k steps bf16 everywhere and bf16 for model training
+and rollouts came out below fp32 within the noise (docs/results/precision-check-2026-11-28);
+at 5k bf16 everywhere and fp32 are level (docs/results/precision-check-5k). The easiest task
+only: a Hopper check is what could clear a component."""
 
 
 def native_bf16(device: torch.device) -> bool:
