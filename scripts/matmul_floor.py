@@ -19,7 +19,8 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 aten = torch.ops.aten
-MATMULS = {aten.mm.default, aten.addmm.default, aten.bmm.default, aten.baddbmm.default}
+MATMULS = {getattr(op, overload) for op in (aten.mm, aten.addmm, aten.bmm, aten.baddbmm)
+           for overload in ("default", "out")}  # out=: the per-member matmuls of rollouts
 
 
 class TensorSpec(NamedTuple):
@@ -40,7 +41,9 @@ class MatmulRecorder(TorchDispatchMode):
         if func in MATMULS:
             spec = tuple(TensorSpec(tuple(a.shape), a.stride(), a.dtype)
                          if isinstance(a, torch.Tensor) else a for a in args)
-            self.calls.append((func, spec, dict(kwargs)))
+            kw_spec = {k: TensorSpec(tuple(v.shape), v.stride(), v.dtype)
+                       if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
+            self.calls.append((func, spec, kw_spec))
         return func(*args, **kwargs)
 
 
@@ -57,7 +60,8 @@ def matmul_floor_seconds(fn: Callable[[], object], device: torch.device,
     recorder = MatmulRecorder()
     with recorder:
         fn()
-    calls = [(func, [operand(a, device) if isinstance(a, TensorSpec) else a for a in spec], kw)
+    fresh = lambda a: operand(a, device) if isinstance(a, TensorSpec) else a  # noqa: E731
+    calls = [(func, [fresh(a) for a in spec], {k: fresh(v) for k, v in kw.items()})
              for func, spec, kw in recorder.calls]
 
     def replay() -> None:

@@ -35,3 +35,23 @@ def test_elementwise_work_is_not_recorded_and_replay_runs():
         torch.randn(100).relu().exp().sum()
     assert recorder.calls == []
     assert matmul_floor_seconds(ensemble_layer_step, torch.device("cpu"), repeats=1) > 0
+
+
+def test_out_variants_are_recorded_and_replayed_into_fresh_outputs():
+    """Rollouts write per-member matmuls into one output with out=; the floor must see them."""
+    out = torch.empty(2, 6, 5)
+    w, x = torch.randn(2, 4, 5), torch.randn(6, 4)
+
+    def per_member() -> None:
+        for e in range(2):
+            torch.addmm(torch.zeros(1, 5), x, w[e], out=out[e])
+
+    recorder = MatmulRecorder()
+    with recorder:
+        per_member()
+    assert [str(func) for func, _, _ in recorder.calls] == ["aten.addmm.out"] * 2
+    out_spec = recorder.calls[1][2]["out"]
+    assert out_spec.size == (6, 5) and out_spec.stride == (5, 1)
+    before = out.clone()
+    assert matmul_floor_seconds(per_member, torch.device("cpu"), repeats=1) > 0
+    assert torch.equal(out, before)  # the replay wrote into its own tensors
