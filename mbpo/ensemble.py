@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mbpo.precision import autocast_on_cpu
+
 
 class EnsembleLinear(nn.Module):
     """E independent linear layers; input [E, B, in] (or [B, in], shared) -> [E, B, out]."""
@@ -58,13 +60,6 @@ def per_member(x: Tensor, w: Tensor) -> bool:
             and x.dtype == w.dtype == torch.float32 and not autocast_on_cpu()
             and x.shape[-2] >= PER_MEMBER_MIN_ROWS and w.shape[-1] > 1
             and w.shape[0] % torch.get_num_threads() != 0)
-
-
-def autocast_on_cpu() -> bool:
-    try:
-        return torch.is_autocast_enabled("cpu")
-    except TypeError:  # torch < 2.4
-        return torch.is_autocast_cpu_enabled()
 
 
 class Standardizer(nn.Module):

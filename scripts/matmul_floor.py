@@ -39,12 +39,19 @@ class MatmulRecorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
         if func in MATMULS:
-            spec = tuple(TensorSpec(tuple(a.shape), a.stride(), a.dtype)
-                         if isinstance(a, torch.Tensor) else a for a in args)
-            kw_spec = {k: TensorSpec(tuple(v.shape), v.stride(), v.dtype)
-                       if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
-            self.calls.append((func, spec, kw_spec))
+            self.calls.append((func, tuple(spec_of(a) for a in args),
+                               {k: spec_of(v) for k, v in kwargs.items()}))
         return func(*args, **kwargs)
+
+
+def spec_of(a: object) -> object:
+    """A tensor argument's TensorSpec; any other argument as it is."""
+    return TensorSpec(tuple(a.shape), a.stride(), a.dtype) if isinstance(a, torch.Tensor) else a
+
+
+def fresh(a: object, device: torch.device) -> object:
+    """A recorded argument for the replay: a new operand for a TensorSpec."""
+    return operand(a, device) if isinstance(a, TensorSpec) else a
 
 
 def operand(spec: TensorSpec, device: torch.device) -> torch.Tensor:
@@ -60,9 +67,8 @@ def matmul_floor_seconds(fn: Callable[[], object], device: torch.device,
     recorder = MatmulRecorder()
     with recorder:
         fn()
-    fresh = lambda a: operand(a, device) if isinstance(a, TensorSpec) else a  # noqa: E731
-    calls = [(func, [fresh(a) for a in spec], {k: fresh(v) for k, v in kw.items()})
-             for func, spec, kw in recorder.calls]
+    calls = [(func, [fresh(a, device) for a in spec],
+              {k: fresh(v, device) for k, v in kw.items()}) for func, spec, kw in recorder.calls]
 
     def replay() -> None:
         for func, args, kw in calls:
