@@ -15,7 +15,7 @@ import torch
 from torch import Tensor
 
 from mbpo.ensemble import GaussianEnsemble
-from mbpo.optim import fused_adam, load_adam_state
+from mbpo.optim import adam_step, clear_grads, fused_adam, load_adam_state
 from mbpo.precision import autocast
 
 GATHER_BLOCK = 16
@@ -135,9 +135,9 @@ class EnsembleTrainer:
                 for start in range(0, rows.shape[1], self.batch_size):
                     end = start + self.batch_size
                     loss = self.loss(block_x[:, start:end], block_y[:, start:end])
-                    self.optimizer.zero_grad(set_to_none=True)
+                    clear_grads(self.optimizer)
                     loss.backward()
-                    self.optimizer.step()
+                    adam_step(self.optimizer)
                     total += loss.detach()
             epochs += 1
             train_loss = float(total) / -(-n_train // self.batch_size)

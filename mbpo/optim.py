@@ -1,13 +1,13 @@
-"""Fused Adam steps for SAC's two updates per env step, without torch.optim's Python.
+"""Fused Adam steps without torch.optim's Python, for SAC and model training.
 
-SAC makes two optimiser steps per update, hundreds of thousands per run. `Optimizer.step`
-spends about 0.1 ms of Python per call on a CPU (profiler record, hooks, lazy-state
-checks, regrouping the tensors by device) around a fused kernel that itself takes about
-as long. `step_unless` calls the same kernel, `torch._fused_adam_`, directly on the
-optimiser's own state, so checkpoints (`state_dict`) and the result are unchanged, bit
-for bit. A step is skipped without a host sync by the kernel's `found_inf` flag, the one
-torch.amp.GradScaler uses to skip steps with inf gradients (with one host sync instead on
-the foreach fallback, for torch < 2.4 on a CPU).
+SAC makes two optimiser steps per update, hundreds of thousands per run, and model
+training one per minibatch. `Optimizer.step` spends about 0.1 ms of Python per call on a
+CPU (profiler record, hooks, lazy-state checks, regrouping the tensors by device) around
+a fused kernel that itself takes about as long. `adam_step` calls the same kernel,
+`torch._fused_adam_`, directly on the optimiser's own state, so checkpoints (`state_dict`)
+and the result are unchanged, bit for bit. A step is skipped without a host sync by the
+kernel's `found_inf` flag, the one torch.amp.GradScaler uses to skip steps with inf
+gradients (with one host sync instead on the foreach fallback, for torch < 2.4 on a CPU).
 """
 
 from __future__ import annotations
@@ -36,19 +36,21 @@ def clear_grads(optimizer: torch.optim.Optimizer) -> None:
             p.grad = None
 
 
-def step_unless(optimizer: torch.optim.Adam, ok: Tensor) -> None:
+def adam_step(optimizer: torch.optim.Adam, ok: Tensor | None = None) -> None:
     """Step `optimizer` unless `ok` (a bool tensor on the parameters' device) is False; a
-    skipped step leaves parameters, moments and step counts as they were. Same arithmetic
-    as `optimizer.step()` with fused=True; one dtype per group, as in SAC."""
+    skipped step leaves parameters, moments and step counts as they were. `ok=None` always
+    steps. Same arithmetic as `optimizer.step()` with fused=True, (coupled) weight decay
+    per group included; one dtype per group."""
     for group in optimizer.param_groups:
-        if group["amsgrad"] or group["maximize"] or group["weight_decay"]:
-            raise ValueError("step_unless steps only a plain Adam (see fused_adam)")
+        if group["amsgrad"] or group["maximize"] or group.get("decoupled_weight_decay"):
+            raise ValueError("adam_step steps only Adam without amsgrad, maximize or "
+                             "decoupled weight decay (see fused_adam)")
     if not all(g["fused"] for g in optimizer.param_groups):  # torch < 2.4 on the CPU
-        if bool(ok):  # a host sync, only on this fallback
+        if ok is None or bool(ok):  # a host sync, only on this fallback
             optimizer.step()
         return
-    applied = ok.float()
-    skip = 1 - applied
+    applied = 1.0 if ok is None else ok.float()
+    skip = None if ok is None else 1 - applied
     with_grad = [[p for p in g["params"] if p.grad is not None] for g in optimizer.param_groups]
     if not all(p in optimizer.state for params in with_grad for p in params):
         optimizer.found_inf = skip  # first step: torch.optim creates the state
@@ -65,11 +67,12 @@ def step_unless(optimizer: torch.optim.Adam, ok: Tensor) -> None:
         # torch.optim adds 1 to every step count and subtracts found_inf after the kernel;
         # adding `ok` first is the same (a skipped kernel ignores the count). A list: the
         # scalar-tensor overload would read the value on the host.
-        torch._foreach_add_(steps, [applied] * len(steps))
+        torch._foreach_add_(steps, 1 if ok is None else [applied] * len(steps))
         beta1, beta2 = group["betas"]
         torch._fused_adam_(params, [p.grad for p in params], [s["exp_avg"] for s in state],
                            [s["exp_avg_sq"] for s in state], [], steps, lr=group["lr"],
-                           beta1=beta1, beta2=beta2, weight_decay=0.0, eps=group["eps"],
+                           beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
+                           eps=group["eps"],
                            amsgrad=False, maximize=False, grad_scale=None, found_inf=skip)
 
 

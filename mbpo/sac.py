@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from mbpo.buffer import Batch
 from mbpo.ensemble import EnsembleLinear
-from mbpo.optim import clear_grads, fused_adam, load_adam_state, step_unless
+from mbpo.optim import adam_step, clear_grads, fused_adam, load_adam_state
 from mbpo.precision import autocast
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
@@ -181,13 +181,13 @@ class SAC(nn.Module):
         critic_ok = torch.isfinite(critic_loss)
         clear_grads(self.critic_opt)
         critic_loss.backward()
-        step_unless(self.critic_opt, critic_ok)
+        adam_step(self.critic_opt, critic_ok)
 
         actor_loss, alpha_loss, logp = self.actor_loss(batch.obs, alpha)
         ok = critic_ok & torch.isfinite(actor_loss + alpha_loss)
         clear_grads(self.actor_opt)
         (actor_loss + alpha_loss).backward()
-        step_unless(self.actor_opt, ok)
+        adam_step(self.actor_opt, ok)
 
         with torch.no_grad():
             targets = list(self.critic_target.parameters())

@@ -3,7 +3,7 @@ import copy
 import pytest
 import torch
 
-from mbpo.optim import clear_grads, fused_adam, load_adam_state, step_unless
+from mbpo.optim import adam_step, clear_grads, fused_adam, load_adam_state
 
 
 def make_params():
@@ -13,8 +13,10 @@ def make_params():
 
 
 def groups(params):
-    """Two groups with their own betas and eps; the last parameter never gets a gradient."""
-    return [{"params": params[:2]}, {"params": params[2:], "betas": (0.5, 0.9), "eps": 1e-3}]
+    """Two groups with their own betas, eps and weight decay (as model training has); the
+    last parameter never gets a gradient."""
+    return [{"params": params[:2], "weight_decay": 1e-1},
+            {"params": params[2:], "betas": (0.5, 0.9), "eps": 1e-3}]
 
 
 def set_grads(params, k):
@@ -23,7 +25,7 @@ def set_grads(params, k):
         p.grad = torch.randn(p.shape, generator=gen)
 
 
-def test_step_unless_matches_torch_optim_bit_for_bit_including_skipped_steps():
+def test_adam_step_matches_torch_optim_bit_for_bit_including_skipped_steps():
     """The direct kernel call must be the same arithmetic as Adam.step(fused=True): a
     checkpoint taken with either must resume into the other unchanged."""
     ours, theirs = make_params(), make_params()
@@ -31,7 +33,7 @@ def test_step_unless_matches_torch_optim_bit_for_bit_including_skipped_steps():
     for k, ok in enumerate([False, True, True, False, True, False, True]):  # skip first
         set_grads(ours, k)
         set_grads(theirs, k)
-        step_unless(opt_ours, torch.tensor(ok))
+        adam_step(opt_ours, torch.tensor(ok))
         if ok:
             opt_theirs.step()
         for a, b in zip(ours, theirs):
@@ -44,27 +46,41 @@ def test_step_unless_matches_torch_optim_bit_for_bit_including_skipped_steps():
     assert float(a_state[0]["step"]) == 4  # the three skipped steps are not counted
 
 
+def test_an_unconditional_adam_step_matches_torch_optim_bit_for_bit():
+    ours, theirs = make_params(), make_params()
+    opt_ours, opt_theirs = fused_adam(groups(ours), 1e-2), fused_adam(groups(theirs), 1e-2)
+    for k in range(4):  # the first step creates the state through torch.optim
+        set_grads(ours, k)
+        set_grads(theirs, k)
+        adam_step(opt_ours)
+        opt_theirs.step()
+        for a, b in zip(ours, theirs):
+            assert torch.equal(a, b)
+    assert float(opt_ours.state[ours[0]]["step"]) == 4
+    assert not hasattr(opt_ours, "found_inf")
+
+
 def test_a_skipped_first_step_leaves_no_flag_behind():
     params = make_params()
     opt = fused_adam(params, 1e-2)
     set_grads(params, 0)
-    step_unless(opt, torch.tensor(False))  # torch.optim creates the state, skipping the step
+    adam_step(opt, torch.tensor(False))  # torch.optim creates the state, skipping the step
     before = [p.detach().clone() for p in params]
     opt.step()  # a plain step must still step
     assert not torch.equal(params[0], before[0])
 
 
-def test_step_unless_follows_a_loaded_state_dict():
+def test_adam_step_follows_a_loaded_state_dict():
     """After load_state_dict the optimiser holds new state tensors: the step must use them."""
     params = make_params()
     opt = fused_adam(params, 1e-2)
     for k in range(2):
         set_grads(params, k)
-        step_unless(opt, torch.tensor(True))
+        adam_step(opt, torch.tensor(True))
     saved_params, saved = [p.detach().clone() for p in params], copy.deepcopy(opt.state_dict())
     for k in range(2, 4):
         set_grads(params, k)
-        step_unless(opt, torch.tensor(True))
+        adam_step(opt, torch.tensor(True))
     moved = [p.detach().clone() for p in params]
     with torch.no_grad():
         for p, s in zip(params, saved_params):
@@ -72,7 +88,7 @@ def test_step_unless_follows_a_loaded_state_dict():
     load_adam_state(opt, saved)
     for k in range(2, 4):
         set_grads(params, k)
-        step_unless(opt, torch.tensor(True))
+        adam_step(opt, torch.tensor(True))
     for p, m in zip(params, moved):
         assert torch.equal(p, m)
 
@@ -83,11 +99,12 @@ def test_clear_grads_sets_none_and_other_adams_are_refused():
     set_grads(params, 0)
     clear_grads(opt)
     assert all(p.grad is None for p in params)
-    decayed = torch.optim.Adam(params, lr=1e-2, weight_decay=1e-4, fused=True)
-    set_grads(params, 0)
-    with pytest.raises(ValueError, match="plain Adam"):  # refused before any step
-        step_unless(decayed, torch.tensor(True))
-    assert not decayed.state
+    for other in ({"amsgrad": True}, {"maximize": True}, {"decoupled_weight_decay": True}):
+        adam = torch.optim.Adam(params, lr=1e-2, fused=True, **other)
+        set_grads(params, 0)
+        with pytest.raises(ValueError, match="without amsgrad"):  # refused before any step
+            adam_step(adam, torch.tensor(True))
+        assert not adam.state
 
 
 def adam_without_fused(real_adam):
@@ -108,9 +125,9 @@ def test_without_a_fused_kernel_it_falls_back_to_foreach_and_still_skips(monkeyp
     assert not opt.param_groups[0]["fused"] and opt.param_groups[0]["foreach"]
     before = [p.detach().clone() for p in params]
     set_grads(params, 0)
-    step_unless(opt, torch.tensor(False))
+    adam_step(opt, torch.tensor(False))
     assert all(torch.equal(p, b) for p, b in zip(params, before)) and not opt.state
-    step_unless(opt, torch.tensor(True))
+    adam_step(opt, torch.tensor(True))
     assert not torch.equal(params[0], before[0])
 
 
@@ -122,11 +139,11 @@ def test_a_checkpoint_keeps_the_loading_optimisers_kernel(monkeypatch):
         m.setattr(torch.optim, "Adam", adam_without_fused(torch.optim.Adam))
         fallback = fused_adam(params, 1e-2)
     set_grads(params, 0)
-    step_unless(fallback, torch.tensor(True))
+    adam_step(fallback, torch.tensor(True))
     load_adam_state(fused, copy.deepcopy(fallback.state_dict()))
     assert fused.param_groups[0]["fused"] and not fused.param_groups[0]["foreach"]
     set_grads(params, 1)
-    step_unless(fused, torch.tensor(True))  # the direct kernel call, on the loaded state
+    adam_step(fused, torch.tensor(True))  # the direct kernel call, on the loaded state
     assert float(fused.state[params[0]]["step"]) == 2
     load_adam_state(fallback, copy.deepcopy(fused.state_dict()))
     assert not fallback.param_groups[0]["fused"] and fallback.param_groups[0]["foreach"]
