@@ -23,6 +23,7 @@ replayed alone. `floor_frac_of_mm` is how close to mm those shapes can get on th
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import resource
@@ -182,24 +183,32 @@ def bench_model_training(device, quick) -> list[dict]:
         targets = torch.randn(7, 256, OBS + 1, device=device)
         idx = torch.randint(n, (7, 256), device=device)
 
+        hold_x = torch.randn(n - n_train, OBS + ACT, device=device)
+        hold_y = torch.randn(n - n_train, OBS + 1, device=device)
+
         def step():
             loss = trainer.loss(inputs[idx], targets)
             loss.backward()
 
-        flops_per_batch = count_flops(step)
+        def holdout():
+            trainer.holdout_mse(hold_x, hold_y)
 
-        def measure(trainer=trainer, flops_per_batch=flops_per_batch, n=n, n_train=n_train,
-                    bf16=bf16):
+        # Every matmul of the timed fit, the holdout checks included (counted on a copy).
+        fit_flops = count_flops(lambda: copy.deepcopy(trainer).fit(*data))
+
+        def measure(trainer=trainer, fit_flops=fit_flops, n=n, n_train=n_train, bf16=bf16):
             start = time.perf_counter()
             metrics = trainer.fit(*data)
             sync(device)
             seconds = time.perf_counter() - start
             samples = metrics["epochs"] * n_train
-            floor = matmul_floor_seconds(step, device) / 256 * samples
+            # One holdout check before the first epoch, one after each, one for the elites.
+            floor = (matmul_floor_seconds(step, device) / 256 * samples
+                     + matmul_floor_seconds(holdout, device) * (metrics["epochs"] + 2))
             return with_floor({"name": f"model training ({n // 1000}k transitions)",
                                "precision": "bf16" if bf16 else "fp32",
                                "samples_per_s": samples / seconds,
-                               "gflops": flops_per_batch / 256 * samples / seconds / 1e9},
+                               "gflops": fit_flops / seconds / 1e9},
                               seconds, floor)
 
         rows.append(against_mm(device, bf16, measure))
