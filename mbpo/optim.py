@@ -40,24 +40,17 @@ def adam_step(optimizer: torch.optim.Adam, ok: Tensor | None = None) -> None:
     """Step `optimizer` unless `ok` (a bool tensor on the parameters' device) is False; a
     skipped step leaves parameters, moments and step counts as they were. `ok=None` always
     steps. Same arithmetic as `optimizer.step()` with fused=True, (coupled) weight decay
-    per group included; one dtype per group."""
-    for group in optimizer.param_groups:
-        if group["amsgrad"] or group["maximize"] or group.get("decoupled_weight_decay"):
-            raise ValueError("adam_step steps only Adam without amsgrad, maximize or "
-                             "decoupled weight decay (see fused_adam)")
+    per group included; one dtype per group. Step hooks do not run (none are used here)."""
+    refuse_unsupported(optimizer)
     if not all(g["fused"] for g in optimizer.param_groups):  # torch < 2.4 on the CPU
         if ok is None or bool(ok):  # a host sync, only on this fallback
             optimizer.step()
         return
-    applied = 1.0 if ok is None else ok.float()
-    skip = None if ok is None else 1 - applied
+    applied = None if ok is None else ok.float()
+    skip = None if applied is None else 1 - applied
     with_grad = [[p for p in g["params"] if p.grad is not None] for g in optimizer.param_groups]
-    if not all(p in optimizer.state for params in with_grad for p in params):
-        optimizer.found_inf = skip  # first step: torch.optim creates the state
-        try:
-            optimizer.step()
-        finally:  # a flag left set would make every later plain step() a no-op
-            del optimizer.found_inf
+    if not all("step" in optimizer.state.get(p, {}) for ps in with_grad for p in ps):
+        first_step(optimizer, skip)
         return
     for group, params in zip(optimizer.param_groups, with_grad):
         if not params:
@@ -67,13 +60,30 @@ def adam_step(optimizer: torch.optim.Adam, ok: Tensor | None = None) -> None:
         # torch.optim adds 1 to every step count and subtracts found_inf after the kernel;
         # adding `ok` first is the same (a skipped kernel ignores the count). A list: the
         # scalar-tensor overload would read the value on the host.
-        torch._foreach_add_(steps, 1 if ok is None else [applied] * len(steps))
+        torch._foreach_add_(steps, 1 if applied is None else [applied] * len(steps))
         beta1, beta2 = group["betas"]
         torch._fused_adam_(params, [p.grad for p in params], [s["exp_avg"] for s in state],
                            [s["exp_avg_sq"] for s in state], [], steps, lr=group["lr"],
                            beta1=beta1, beta2=beta2, weight_decay=group["weight_decay"],
-                           eps=group["eps"],
-                           amsgrad=False, maximize=False, grad_scale=None, found_inf=skip)
+                           eps=group["eps"], amsgrad=False, maximize=False, grad_scale=None,
+                           found_inf=skip)
+
+
+def refuse_unsupported(optimizer: torch.optim.Adam) -> None:
+    """Before any step: the direct kernel call implements none of these options."""
+    for group in optimizer.param_groups:
+        if group["amsgrad"] or group["maximize"] or group.get("decoupled_weight_decay"):
+            raise ValueError("adam_step steps only Adam without amsgrad, maximize or "
+                             "decoupled weight decay (see fused_adam)")
+
+
+def first_step(optimizer: torch.optim.Adam, skip: Tensor | None) -> None:
+    """Through torch.optim, which creates the state; skipped by its `found_inf` flag."""
+    optimizer.found_inf = skip
+    try:
+        optimizer.step()
+    finally:  # a flag left set would make every later plain step() a no-op
+        del optimizer.found_inf
 
 
 def load_adam_state(optimizer: torch.optim.Adam, state: dict) -> None:

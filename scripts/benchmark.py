@@ -193,14 +193,19 @@ def bench_model_training(device, quick) -> list[dict]:
         def holdout():
             trainer.holdout_mse(hold_x, hold_y)
 
-        # Every matmul of the timed fit, the holdout checks included (counted on a copy).
-        fit_flops = count_flops(lambda: copy.deepcopy(trainer).fit(*data))
+        # Every matmul of the timed fit, the holdout checks included: counted on a copy,
+        # with the random streams put back so the timed fit draws the same numbers.
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            counted = {}
+            fit_flops = count_flops(lambda: counted.update(copy.deepcopy(trainer).fit(*data)))
 
-        def measure(trainer=trainer, fit_flops=fit_flops, n=n, n_train=n_train, bf16=bf16):
+        def measure(trainer=trainer, fit_flops=fit_flops, n=n, n_train=n_train, bf16=bf16,
+                    counted=counted):
             start = time.perf_counter()
             metrics = trainer.fit(*data)
             sync(device)
             seconds = time.perf_counter() - start
+            assert metrics["epochs"] == counted["epochs"], "the counted fit differs"
             samples = metrics["epochs"] * n_train
             # One holdout check before the first epoch, one after each, one for the elites.
             floor = (matmul_floor_seconds(step, device) / 256 * samples

@@ -2,8 +2,10 @@ import pytest
 import torch
 from torch import nn
 
+from mbpo import model_training
 from mbpo.ensemble import EnsembleLinear, GaussianEnsemble, Standardizer
 from mbpo.model_training import EnsembleTrainer
+from mbpo.optim import adam_step, clear_grads
 
 
 @pytest.mark.parametrize("out", [5, 1])  # 1: the multiply-sum path of a one-unit layer
@@ -165,16 +167,41 @@ def test_optimiser_weight_decay_equals_mbpo_l2_term_in_the_loss():
     trainer = EnsembleTrainer(model, weight_decays=decays)
     assert trainer.optimizer.param_groups[0]["weight_decay"] == decays[0]
     inputs, targets = torch.randn(3, 16, 3), torch.randn(3, 16, 3)
-    trainer.loss(inputs, targets).backward()
-    trainer.optimizer.step()
-
     reference_trainer = EnsembleTrainer(reference, weight_decays=[0.0] * 3)
     opt = torch.optim.Adam(reference.parameters(), lr=1e-3)
-    l2 = sum(d / 2 * (layer.weight**2).sum() for d, layer in zip(decays, reference.linear_layers))
-    (reference_trainer.loss(inputs, targets) + l2).backward()
-    opt.step()
+    for _ in range(2):  # the first step creates Adam's state; the second is the direct kernel
+        clear_grads(trainer.optimizer)
+        trainer.loss(inputs, targets).backward()
+        adam_step(trainer.optimizer)
+        opt.zero_grad()
+        l2 = sum(d / 2 * (layer.weight**2).sum()
+                 for d, layer in zip(decays, reference.linear_layers))
+        (reference_trainer.loss(inputs, targets) + l2).backward()
+        opt.step()
     for (name, p), q in zip(model.named_parameters(), reference.parameters()):
         assert torch.allclose(p, q, atol=1e-6), name
+
+
+def test_fit_steps_as_torch_optim_would_bit_for_bit(monkeypatch):
+    """The trainer's direct fused-Adam step (six groups, each with its own weight decay) must
+    give the fit Optimizer.step gives."""
+    def fit(step):
+        torch.manual_seed(0)
+        model = GaussianEnsemble(2, 1, ensemble_size=3, num_elites=2, hidden_size=8,
+                                 num_layers=2)
+        trainer = EnsembleTrainer(model, weight_decays=[1e-1, 2e-1, 3e-1], max_epochs=2,
+                                  batch_size=8)
+        monkeypatch.setattr(model_training, "adam_step", step)
+        gen = torch.Generator().manual_seed(1)
+        trainer.fit(*(torch.randn(40, d, generator=gen) for d in (2, 1)),
+                    torch.randn(40, generator=gen), torch.randn(40, 2, generator=gen))
+        return model.state_dict(), trainer.optimizer.state_dict()["state"]
+
+    (ours, our_state), (theirs, their_state) = fit(adam_step), fit(lambda opt: opt.step())
+    for name in ours:
+        assert torch.equal(ours[name], theirs[name]), name
+    for i in our_state:
+        assert torch.equal(our_state[i]["exp_avg_sq"], their_state[i]["exp_avg_sq"])
 
 
 def test_fit_does_not_depend_on_how_many_minibatches_are_gathered_at_once(monkeypatch):
