@@ -135,7 +135,9 @@ def restore_env(env: gym.Env, state: dict[str, Any]) -> None:
 def capture_run(c: Components, state: LoopState, fingerprint: str) -> dict[str, Any]:
     """Everything needed to continue the run bit for bit (on the same device and threads)."""
     return {
-        "meta": {"format": FORMAT_VERSION, "code_version": __version__, "config": fingerprint},
+        "meta": {"format": FORMAT_VERSION, "code_version": __version__, "config": fingerprint,
+                 # What precision=auto resolved to here: it follows the device and code.
+                 "precision": c.precision.describe()},
         "loop": dataclasses.asdict(state),
         "agent": c.agent.full_state(),
         "model": c.model.state_dict(),

@@ -150,3 +150,26 @@ def test_resume_auto_starts_fresh_then_skips_finished_then_extends(tmp_path, mak
     assert longer["final_return"] == pytest.approx(returns[-1][1])  # event files: float32
     assert longer["wall_s"] > first["wall_s"]  # loop time adds up over resumes
     assert json.loads((tmp_path / "summary.json").read_text())["total_steps"] == 300
+
+
+def test_a_resume_says_when_precision_auto_now_resolves_differently(tmp_path, make_cfg,
+                                                                   monkeypatch, capsys):
+    """`auto` follows the device and the components cleared in code: a run resumed after
+    either changed says so instead of switching precision silently."""
+    from mbpo import precision
+
+    monkeypatch.setattr(precision, "native_bf16", lambda device: True)
+    monkeypatch.setattr(precision, "AUTO_BF16", ())
+    base = ("env=hopper", "experiment=debug", "resume=auto", "precision=auto")
+    train(make_cfg(*base, "total_steps=200"), tmp_path)
+    assert "precision before the resume" not in capsys.readouterr().out
+    assert torch.load(tmp_path / CHECKPOINT_NAME, weights_only=False)["meta"]["precision"] == (
+        "sac=fp32, model_train=fp32, rollout=fp32")
+
+    monkeypatch.setattr(precision, "AUTO_BF16", ("rollout",))
+    train(make_cfg(*base, "total_steps=300"), tmp_path)
+    header = [line for line in capsys.readouterr().out.splitlines()
+              if "resumed at step 200" in line]
+    assert len(header) == 1
+    assert "precision sac=fp32, model_train=fp32, rollout=bf16" in header[0]
+    assert "precision before the resume: sac=fp32, model_train=fp32, rollout=fp32" in header[0]
