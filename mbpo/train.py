@@ -214,12 +214,12 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
         components.env.action_space.seed(cfg.seed)
         components.eval_env.reset(seed=cfg.seed + 1_000_000)
         checkpoint = resume_path(cfg.resume, run_dir)
-        was = None
+        precision_before = None  # what the checkpoint's run resolved precision to
         if checkpoint is not None:
             saved = load_checked(checkpoint, fingerprint)
             state = restore_run(components, saved)
             run_dir = checkpoint.parent  # continue in the run's own directory
-            was = saved["meta"].get("precision")
+            precision_before = saved["meta"].get("precision")
     except (ValueError, InstantiationException, CheckpointError) as e:
         cause = e.__cause__ if isinstance(e, InstantiationException) and e.__cause__ else e
         raise ConfigError(str(cause)) from e
@@ -234,8 +234,8 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
              f" | precision {precision.describe()}"
              f" | malloc {'tuned' if allocator_tuned else 'default'}"
              + (f" | resumed at step {state.t}" if checkpoint else "")
-             + (f" | precision before the resume: {was}"
-                if was and was != precision.describe() else ""))
+             + (f" | precision before the resume: {precision_before}"
+                if precision_before not in (None, precision.describe()) else ""))
 
     def save(loop_state: LoopState) -> None:
         save_atomic(capture_run(components, loop_state, fingerprint), run_dir / CHECKPOINT_NAME)

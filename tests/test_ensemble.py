@@ -206,12 +206,10 @@ def test_fit_steps_as_torch_optim_would_bit_for_bit(monkeypatch):
 
 def test_fit_does_not_depend_on_how_many_minibatches_are_gathered_at_once(monkeypatch):
     """The gather block only caps memory: every block size gives the same fit, bit for bit."""
-    import mbpo.model_training
-
     obs, act = torch.randn(700, 3), torch.randn(700, 2)
     results = []
     for block in (1, 3, 1000):  # per minibatch, a few at once, the whole epoch at once
-        monkeypatch.setattr(mbpo.model_training, "GATHER_BLOCK", block)
+        monkeypatch.setattr(model_training, "GATHER_BLOCK", block)
         torch.manual_seed(0)
         model = GaussianEnsemble(3, 2, ensemble_size=3, num_elites=2, hidden_size=8, num_layers=1)
         EnsembleTrainer(model, batch_size=32, weight_decays=[0.0, 0.0], max_epochs=2).fit(
