@@ -84,20 +84,25 @@ def load_checked(path: Path, fingerprint: str) -> dict[str, Any]:
     return state
 
 
-def rng_state() -> dict[str, Any]:
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """Every generator the run draws from: the run's GPU only, if it runs on one (a CPU run
+    on a GPU machine need not start CUDA, and a resume may find fewer GPUs)."""
     state = {"python": random.getstate(), "numpy": np.random.get_state(),
              "torch": torch.get_rng_state()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
 
 
-def restore_rng(state: dict[str, Any]) -> None:
+def restore_rng(state: dict[str, Any], device: torch.device) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if "cuda" in state and device.type == "cuda":
+        cuda = state["cuda"]
+        if isinstance(cuda, list):  # older checkpoints held every GPU's state
+            cuda = cuda[min(torch.device(device).index or 0, len(cuda) - 1)]
+        torch.cuda.set_rng_state(cuda, device)
 
 
 def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:
@@ -147,7 +152,7 @@ def capture_run(c: Components, state: LoopState, fingerprint: str) -> dict[str, 
         "model_buffer": c.model_buffer.state_dict(),
         "env": env_state(c.env),
         "eval_env": env_state(c.eval_env),
-        "rng": rng_state(),
+        "rng": rng_state(c.real_buffer.device),
     }
 
 
@@ -162,5 +167,5 @@ def restore_run(c: Components, ckpt: dict[str, Any]) -> LoopState:
     c.model_buffer.load_state_dict(ckpt["model_buffer"])
     restore_env(c.env, ckpt["env"])
     restore_env(c.eval_env, ckpt["eval_env"])
-    restore_rng(ckpt["rng"])
+    restore_rng(ckpt["rng"], c.real_buffer.device)
     return LoopState(**ckpt["loop"])

@@ -30,11 +30,11 @@ def load_agent(run_dir: Path, device: torch.device) -> tuple[SAC, dict]:
     agent_cfg = OmegaConf.to_container(cfg.agent, resolve=True)
     agent_cfg.pop("_target_")
     agent = SAC(env.observation_space.shape[0], env.action_space.shape[0],
-                env.action_space.low, env.action_space.high, **agent_cfg)
+                env.action_space.low, env.action_space.high, device=device, **agent_cfg)
     state = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)
     agent.load_full_state(state["agent"])
     env.close()
-    return agent.to(device), {"env_id": cfg.env.id, "env_kwargs": cfg.env.kwargs,
+    return agent, {"env_id": cfg.env.id, "env_kwargs": cfg.env.kwargs,
                               "step": state["loop"]["t"]}
 
 

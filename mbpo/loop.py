@@ -96,6 +96,13 @@ class LoopState:
         }
 
 
+def finish_queued_work(device: torch.device) -> None:
+    """Wait for the kernels a CUDA phase queued, so its timer counts them (the SAC updates
+    never sync; model training and rollouts end by reading numbers back, which waits)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def model_phase(c: Components, s: LoopSettings, state: LoopState, log: RunLogger,
                 timers: dict[str, float]) -> None:
     """Fit the ensemble, take the first step, let the schedule pick H, resize and roll out."""
@@ -176,6 +183,7 @@ def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
                 for name, value in metrics.items():  # a skipped update adds zeros
                     sums = state.sac_sums
                     sums[name] = sums[name] + value if name in sums else value
+            finish_queued_work(c.real_buffer.device)
             timers["sac_s"] += time.perf_counter() - tic
         if step % s.log_every == 0 and t >= s.init_steps:
             count = torch.as_tensor(state.sac_count).clamp_min(1)

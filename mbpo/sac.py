@@ -96,7 +96,7 @@ class SAC(nn.Module):
                  lr: float = 3e-4, gamma: float = 0.99, tau: float = 0.005,
                  batch_size: int = 256, init_alpha: float = 1.0,
                  target_entropy: float | None = None, compile_losses: bool = False,
-                 bf16: bool = False):
+                 bf16: bool = False, device: torch.device | str = "cpu"):
         super().__init__()
         if not 0.0 <= gamma < 1.0:
             raise ValueError(f"agent.gamma must be in [0, 1), got {gamma}")
@@ -114,11 +114,16 @@ class SAC(nn.Module):
         self.critic_target.load_state_dict(self.critic.state_dict())
         self.critic_target.requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(init_alpha)))
+        # Updates dropped because a loss was not finite: a device counter, read when logged,
+        # kept in checkpoints so a resumed run goes on counting.
+        self.register_buffer("skipped", torch.zeros((), dtype=torch.long))
+        # On the device before the optimisers exist: torch < 2.4 builds a fused Adam only
+        # for CUDA parameters, and would fall back to foreach (a host sync per step) for
+        # parameters moved there afterwards.
+        self.to(device)
         self.critic_opt = fused_adam(self.critic.parameters(), lr)
         # Actor and temperature share MBPO's lr and one step: one fused Adam for both.
         self.actor_opt = fused_adam([*self.actor.parameters(), self.log_alpha], lr)
-        # Updates dropped because a loss was not finite; a device counter, read when logged.
-        self.register_buffer("skipped", torch.zeros((), dtype=torch.long), persistent=False)
         if compile_losses:
             self.compile()
 
@@ -132,7 +137,9 @@ class SAC(nn.Module):
                 "actor_opt": self.actor_opt.state_dict()}
 
     def load_full_state(self, state: dict[str, object]) -> None:
-        self.load_state_dict(state["modules"])
+        # Checkpoints from before the skip counter was saved resume counting from 0.
+        modules = {"skipped": torch.zeros_like(self.skipped), **state["modules"]}
+        self.load_state_dict(modules)
         load_adam_state(self.critic_opt, state["critic_opt"])
         load_adam_state(self.actor_opt, state["actor_opt"])
 

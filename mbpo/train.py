@@ -82,7 +82,7 @@ def build(cfg: DictConfig, device: torch.device, settings: LoopSettings,
     trainer = instantiate(cfg.model.trainer, model=model, bf16=precision.model_train)
     agent = instantiate(cfg.agent, obs_dim=obs_dim, act_dim=act_dim,
                         action_low=env.action_space.low, action_high=env.action_space.high,
-                        bf16=precision.sac).to(device)
+                        bf16=precision.sac, device=device)
     schedule = instantiate(cfg.rollout)
     if schedule.needs_uncertainty and model.ensemble_size < 2:
         raise ValueError(

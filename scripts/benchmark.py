@@ -106,7 +106,7 @@ def bench_rollouts(device, quick) -> list[dict]:
     """A whole rollout phase: the first step of every start state, then H - 1 more."""
     n_start, chunk = (20_000 if quick else 100_000), 2048
     model = GaussianEnsemble(OBS, ACT).to(device)  # 7 members, 5 elites, 4x200
-    agent = SAC(OBS, ACT, np.full(ACT, -1.0), np.full(ACT, 1.0)).to(device)
+    agent = SAC(OBS, ACT, np.full(ACT, -1.0), np.full(ACT, 1.0), device=device)
     start = torch.randn(n_start, OBS, device=device)
     rows = []
     for horizon in (1, 10):
@@ -238,7 +238,7 @@ def bench_sac(device, quick) -> list[dict]:
     for hidden in (256, 512):
         for bf16 in (False, True):
             agent = SAC(OBS, ACT, np.full(ACT, -1.0), np.full(ACT, 1.0), hidden_size=hidden,
-                        bf16=bf16).to(device)
+                        bf16=bf16, device=device)
             flops = count_flops(lambda: agent.update(batch))
 
             def measure(agent=agent, flops=flops, hidden=hidden, bf16=bf16):

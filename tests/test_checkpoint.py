@@ -53,17 +53,23 @@ def wait_for_checkpoint(run_dir, min_step, proc, timeout=240):
     raise TimeoutError(f"no checkpoint at step >= {min_step}")
 
 
-def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
-    run_cli(tmp_path / "whole")
-    proc = run_cli(tmp_path / "killed", wait=False)
+@pytest.mark.parametrize("device", [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                  reason="needs a CUDA device")),
+])
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, device):
+    run_cli(tmp_path / "whole", f"device={device}")
+    proc = run_cli(tmp_path / "killed", f"device={device}", wait=False)
     wait_for_checkpoint(tmp_path / "killed", 300, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL  # killed mid-run, not finished
     assert 300 <= checkpoint_step(tmp_path / "killed") < 600
-    run_cli(tmp_path / "killed", "resume=true")
+    run_cli(tmp_path / "killed", f"device={device}", "resume=true")
     whole, resumed = scalars(tmp_path / "whole"), scalars(tmp_path / "killed")
-    for tag in ("eval/return", "sac/critic_loss", "rollout/horizon", "train/episode_return"):
+    for tag in ("eval/return", "sac/critic_loss", "rollout/horizon", "train/episode_return",
+                "sac/skipped_updates"):
         steps = [s for s, _ in resumed[tag]]
         assert len(steps) == len(set(steps)), f"{tag} has duplicated steps after resume"
         assert resumed[tag] == whole[tag], tag

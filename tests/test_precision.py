@@ -74,6 +74,17 @@ def test_bf16_sac_update_stays_finite_and_fp32_master_weights():
     assert all(p.dtype == torch.float32 for p in agent.parameters())
 
 
+@pytest.mark.parametrize("capability, native", [((7, 0), False), ((7, 5), False),
+                                                ((8, 0), True), ((9, 0), True)])
+def test_auto_uses_bf16_only_on_gpus_that_run_it_natively(monkeypatch, capability, native):
+    """A V100 (7.0) or T4 (7.5) emulates bf16, slower than fp32; Ampere (8.0) on has it."""
+    monkeypatch.setattr(torch.cuda, "get_device_capability", lambda device=None: capability)
+    cuda = torch.device("cuda")
+    assert native_bf16(cuda) is native
+    assert resolve_precision("auto", cuda).sac is native
+    assert resolve_precision("bf16", cuda).sac  # asked for by name: bf16 all the same
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_tiny_run_on_cuda(make_cfg, tmp_path):
     cfg = make_cfg("env=hopper", "experiment=debug", "device=cuda")

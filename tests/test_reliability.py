@@ -48,8 +48,9 @@ def test_bad_value_fails_before_any_work_naming_the_field(make_cfg, tmp_path, ov
 
 
 def everything(agent: SAC) -> dict[str, torch.Tensor]:
-    """Networks, targets, alpha and both optimisers' moments and step counts."""
-    state = dict(agent.state_dict())
+    """Networks, targets, alpha and both optimisers' moments and step counts (not the skip
+    counter, which a skipped step is meant to change)."""
+    state = {k: v for k, v in agent.state_dict().items() if k != "skipped"}
     for name in ("critic_opt", "actor_opt"):
         opt = getattr(agent, name)
         for i, per_param in enumerate(opt.state.values()):
@@ -76,6 +77,19 @@ def test_non_finite_sac_loss_skips_the_whole_step_and_counts_it():
         k for k in before if not torch.equal(before[k], after[k])]
     assert agent.update(finite_batch())["applied"] == 1  # and training goes on
     assert agent.skipped_updates == 1
+
+
+def test_the_skip_count_survives_a_checkpoint_and_older_ones_still_load():
+    torch.manual_seed(0)
+    agent = SAC(3, 2, np.full(2, -1.0), np.full(2, 1.0), hidden_size=16)
+    agent.update(finite_batch()._replace(rew=torch.full((8,), float("nan"))))
+    state = agent.full_state()
+    fresh = SAC(3, 2, np.full(2, -1.0), np.full(2, 1.0), hidden_size=16)
+    fresh.load_full_state(state)
+    assert fresh.skipped_updates == 1
+    older = {**state, "modules": {k: v for k, v in state["modules"].items() if k != "skipped"}}
+    fresh.load_full_state(older)  # saved before the count was: it starts again from 0
+    assert fresh.skipped_updates == 0
 
 
 def test_non_finite_actor_loss_keeps_the_critic_step_only():
