@@ -101,7 +101,8 @@ def restore_rng(state: dict[str, Any], device: torch.device) -> None:
     if "cuda" in state and device.type == "cuda":
         cuda = state["cuda"]
         if isinstance(cuda, list):  # older checkpoints held every GPU's state
-            cuda = cuda[min(torch.device(device).index or 0, len(cuda) - 1)]
+            index = torch.cuda.current_device() if device.index is None else device.index
+            cuda = cuda[min(index, len(cuda) - 1)]
         torch.cuda.set_rng_state(cuda, device)
 
 

@@ -35,7 +35,7 @@ def load_agent(run_dir: Path, device: torch.device) -> tuple[SAC, dict]:
     agent.load_full_state(state["agent"])
     env.close()
     return agent, {"env_id": cfg.env.id, "env_kwargs": cfg.env.kwargs,
-                              "step": state["loop"]["t"]}
+                   "step": state["loop"]["t"]}
 
 
 def record_gif(agent: SAC, env_id: str, env_kwargs: dict, path: Path, seed: int) -> Path:

@@ -30,6 +30,8 @@ def native_bf16(device: torch.device) -> bool:
     8.0; `torch.cuda.is_bf16_supported()` also says yes where bf16 is only emulated, as on a
     V100 or T4, and slower than fp32), or a CPU with AVX512-BF16 / AMX."""
     if device.type == "cuda":
+        if torch.version.hip:  # ROCm reports its gfx version here, not a CUDA capability
+            return torch.cuda.is_bf16_supported()
         return torch.cuda.get_device_capability(device)[0] >= 8
     if device.type == "cpu":
         return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())

