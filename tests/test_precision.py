@@ -74,6 +74,24 @@ def test_bf16_sac_update_stays_finite_and_fp32_master_weights():
     assert all(p.dtype == torch.float32 for p in agent.parameters())
 
 
+def test_bf16_critic_output_is_not_rounded_to_bf16():
+    """Under autocast a one-unit layer (the critic's Q) must come out in fp32 at fp32
+    resolution: in bf16 a Q near 300 could only move in steps of 2."""
+    from mbpo.ensemble import EnsembleLinear
+
+    torch.manual_seed(0)
+    layer = EnsembleLinear(2, 16, 1)
+    with torch.no_grad():
+        layer.bias.fill_(300.0)
+    x = torch.randn(2, 64, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        q = layer(x.bfloat16())
+    assert q.dtype == torch.float32
+    assert (q - q.bfloat16().float()).abs().max() > 0.1  # off the bf16 grid (step 2 here)
+    exact = (x.bfloat16().double() @ layer.weight.double()) + layer.bias.double()
+    assert torch.allclose(q.double(), exact, atol=1e-3)
+
+
 @pytest.mark.parametrize("capability, native", [((7, 0), False), ((7, 5), False),
                                                 ((8, 0), True), ((9, 0), True)])
 def test_auto_uses_bf16_only_on_gpus_that_run_it_natively(monkeypatch, capability, native):
