@@ -119,6 +119,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def start_state(components: Components, seed: int) -> LoopState:
+    """A fresh run's first observation, with the envs' own random streams seeded too (the
+    random-action phase samples from the action space), so a seed fixes the whole run."""
+    obs, _ = components.env.reset(seed=seed)
+    components.env.action_space.seed(seed)
+    components.eval_env.reset(seed=seed + 1_000_000)
+    return LoopState(obs=obs)
+
+
 def resume_path(resume: str | None, run_dir: Path) -> Path | None:
     """resume=true: this run dir's checkpoint; resume=auto: that checkpoint if there is one
     (a suite re-launched after an interruption), else a fresh start; resume=PATH: a run dir or
@@ -209,10 +218,7 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
         allocator_tuned = keep_freed_memory()
         seed_everything(cfg.seed)
         components = build(cfg, device, settings, precision)
-        state = LoopState()
-        state.obs, _ = components.env.reset(seed=cfg.seed)
-        components.env.action_space.seed(cfg.seed)
-        components.eval_env.reset(seed=cfg.seed + 1_000_000)
+        state = start_state(components, cfg.seed)
         checkpoint = resume_path(cfg.resume, run_dir)
         precision_before = None  # what the checkpoint's run resolved precision to
         if checkpoint is not None:

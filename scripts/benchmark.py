@@ -266,8 +266,8 @@ def bench_loop(device, quick, label: str) -> list[dict]:
     from mbpo.config import register_configs
     from mbpo.events import read_scalars
     from mbpo.logger import RunLogger
-    from mbpo.loop import LoopState, run_mbpo
-    from mbpo.train import build, loop_settings
+    from mbpo.loop import run_mbpo
+    from mbpo.train import build, loop_settings, seed_everything, start_state
 
     register_configs()
     conf = str(Path(__file__).resolve().parents[1] / "conf")
@@ -289,11 +289,13 @@ def bench_loop(device, quick, label: str) -> list[dict]:
                 "eval_episodes=1", f"log_every={window}", *LOOP_PRECISIONS[label]])
         settings = loop_settings(cfg)
         precision = resolve_precision(cfg.precision.value, device, cfg.bf16_components)
+        # Seeded as a training run is: the same data and the same fits (so the same
+        # early-stopping epochs) in every benchmark run, whose windows then differ in speed only.
+        seed_everything(0)
         components = build(cfg, device, settings, precision)
+        state = start_state(components, 0)
         with tempfile.TemporaryDirectory() as tmp:
             log = RunLogger(Path(tmp), console=True)
-            torch.manual_seed(0)
-            state = LoopState(obs=components.env.reset(seed=0)[0])
             run_mbpo(components, settings, log, state)
             log.close()
             perf = {k.split("/")[1]: [v for _, v in series[-measured:]]
