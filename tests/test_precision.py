@@ -75,21 +75,25 @@ def test_bf16_sac_update_stays_finite_and_fp32_master_weights():
 
 
 def test_bf16_critic_output_is_not_rounded_to_bf16():
-    """Under autocast a one-unit layer (the critic's Q) must come out in fp32 at fp32
-    resolution: in bf16 a Q near 300 could only move in steps of 2."""
+    """Under autocast a one-unit layer (the critic's Q) must be summed in fp32 from its bf16
+    products and come out in fp32, off the bf16 grid: in bf16 a Q near 300 could only move
+    in steps of 2. The magnitude sits in the sum, where a real Q's does."""
     from mbpo.ensemble import EnsembleLinear
 
     torch.manual_seed(0)
     layer = EnsembleLinear(2, 16, 1)
     with torch.no_grad():
-        layer.bias.fill_(300.0)
-    x = torch.randn(2, 64, 16)
+        layer.weight.add_(1.875)
+        layer.bias.zero_()
+    x = torch.rand(2, 64, 16) + 9.5  # Q of 296-308
     with torch.autocast("cpu", dtype=torch.bfloat16):
         q = layer(x.bfloat16())
     assert q.dtype == torch.float32
     assert (q - q.bfloat16().float()).abs().max() > 0.1  # off the bf16 grid (step 2 here)
-    exact = (x.bfloat16().double() @ layer.weight.double()) + layer.bias.double()
-    assert torch.allclose(q.double(), exact, atol=1e-3)
+    # bf16 inputs and products, summed exactly: a bf16 sum or a bf16 matmul is off by ~1.
+    products = x.bfloat16().double() * layer.weight.bfloat16().double().transpose(1, 2)
+    exact = products.bfloat16().double().sum(-1, keepdim=True) + layer.bias.double()
+    torch.testing.assert_close(q.double(), exact, rtol=0, atol=1e-3)
 
 
 @pytest.mark.parametrize("capability, native", [((7, 0), False), ((7, 5), False),
