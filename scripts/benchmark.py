@@ -291,9 +291,9 @@ def bench_loop(device, quick, label: str) -> list[dict]:
         precision = resolve_precision(cfg.precision.value, device, cfg.bf16_components)
         # Seeded as a training run is: the same data and the same fits (so the same
         # early-stopping epochs) in every benchmark run, whose windows then differ in speed only.
-        seed_everything(0)
+        seed_everything(cfg.seed)
         components = build(cfg, device, settings, precision)
-        state = start_state(components, 0)
+        state = start_state(components, cfg.seed)
         with tempfile.TemporaryDirectory() as tmp:
             log = RunLogger(Path(tmp), console=True)
             run_mbpo(components, settings, log, state)
