@@ -2,6 +2,7 @@
 
 Usage: python scripts/benchmark.py OUT_DIR [--quick] [--threads N] [--device cpu|cuda]
                                    [--sections sac,rollouts,model,loop] [--malloc tuned|default]
+                                   [--loop-precisions fp32,bf16]
 
 Measures in one process, prints a table and writes OUT_DIR/benchmark.json:
   - torch.mm GFLOP/s (fp32, bf16): the ceilings; every ratio below is taken against mm
@@ -396,7 +397,13 @@ def main() -> None:
     parser.add_argument("--sections", default="sac,rollouts,model,loop",
                         help="comma-separated subset of sac,rollouts,model,loop; rows of "
                              "other sections already in OUT_DIR/benchmark.json are kept")
+    parser.add_argument("--loop-precisions", default="fp32,bf16",
+                        help="comma-separated subset of fp32,bf16: the loop section's runs")
     args = parser.parse_args()
+    unknown = set(args.loop_precisions.split(",")) - set(LOOP_PRECISIONS)
+    if unknown:
+        raise SystemExit(f"--loop-precisions: unknown {sorted(unknown)}; "
+                         f"choose from {sorted(LOOP_PRECISIONS)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -421,7 +428,8 @@ def main() -> None:
         print(fmt(row), flush=True)
     available = {
         "sac": [bench_sac], "rollouts": [bench_rollouts], "model": [bench_model_training],
-        "loop": [lambda d, q: bench_loop(d, q, "fp32"), lambda d, q: bench_loop(d, q, "bf16")],
+        "loop": [lambda d, q, label=label: bench_loop(d, q, label)
+                 for label in args.loop_precisions.split(",")],
     }
     chosen = args.sections.split(",")
     unknown = set(chosen) - set(available)
