@@ -385,6 +385,18 @@ def check_targets(rows: list[dict]) -> list[str]:
     return lines
 
 
+SECTIONS = ("sac", "rollouts", "model", "loop")
+
+
+def subset(flag: str, value: str, allowed: object) -> list[str]:
+    """A comma-separated flag's names, each checked against `allowed`."""
+    names = value.split(",")
+    unknown = set(names) - set(allowed)
+    if unknown:
+        raise SystemExit(f"{flag}: unknown {sorted(unknown)}; choose from {sorted(allowed)}")
+    return names
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out_dir", type=Path)
@@ -400,10 +412,8 @@ def main() -> None:
     parser.add_argument("--loop-precisions", default="fp32,bf16",
                         help="comma-separated subset of fp32,bf16: the loop section's runs")
     args = parser.parse_args()
-    unknown = set(args.loop_precisions.split(",")) - set(LOOP_PRECISIONS)
-    if unknown:
-        raise SystemExit(f"--loop-precisions: unknown {sorted(unknown)}; "
-                         f"choose from {sorted(LOOP_PRECISIONS)}")
+    chosen = subset("--sections", args.sections, SECTIONS)  # before any work
+    loop_labels = subset("--loop-precisions", args.loop_precisions, LOOP_PRECISIONS)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
@@ -429,12 +439,8 @@ def main() -> None:
     available = {
         "sac": [bench_sac], "rollouts": [bench_rollouts], "model": [bench_model_training],
         "loop": [lambda d, q, label=label: bench_loop(d, q, label)
-                 for label in args.loop_precisions.split(",")],
+                 for label in loop_labels],
     }
-    chosen = args.sections.split(",")
-    unknown = set(chosen) - set(available)
-    if unknown:
-        raise SystemExit(f"--sections: unknown {sorted(unknown)}; choose from {sorted(available)}")
     if set(chosen) != set(available) and out_file.is_file():  # keep the other sections' rows
         kept = [r for r in json.loads(out_file.read_text())["rows"]
                 if section_of(r["name"]) not in chosen and not r["name"].startswith("torch.mm")]
