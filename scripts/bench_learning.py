@@ -41,6 +41,7 @@ import yaml
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from provenance import code_commit  # noqa: E402
 
 from mbpo.events import read_scalars  # noqa: E402
 from mbpo.report import Scalars, band_plot, fmt_ci, value_at  # noqa: E402
@@ -265,14 +266,6 @@ def plot_horizons(suite: Suite, runs: list[Run], path: Path) -> None:
     plt.close(fig)
 
 
-def git_commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def report(name: str, suite: Suite, out: Path, command: list[str]) -> Path:
     runs = load_runs(out, suite)
     if not runs:
@@ -284,7 +277,7 @@ def report(name: str, suite: Suite, out: Path, command: list[str]) -> Path:
         f"- suite command: `python scripts/bench_learning.py --suite {name} OUT_DIR`, which "
         f"runs `{shlex.join(['python', *command[1:]])}`",
         f"- report written {datetime.datetime.now().isoformat(timespec='minutes')} at git "
-        f"commit {git_commit()} on {machine()}, one torch thread per run; every invocation "
+        f"commit {code_commit()} on {machine()}, one torch thread per run; every invocation "
         f"that ran runs (date, commit, command, wall time) is in "
         f"[invocations.md](invocations.md)",
         f"- {suite.seeds} seeds x {len(suite.schedules)} schedules, {suite.total_steps} env "
@@ -320,7 +313,7 @@ def log_invocation(out: Path, seconds: float, code: int) -> None:
                         "|---|---|---|---|---|\n")
     started = datetime.datetime.now() - datetime.timedelta(seconds=seconds)
     with path.open("a") as f:
-        f.write(f"| {started.isoformat(timespec='minutes')} | {git_commit()} | "
+        f.write(f"| {started.isoformat(timespec='minutes')} | {code_commit()} | "
                 f"`python {shlex.join(sys.argv)}` | {seconds / 60:.1f} | {code} |\n")
 
 
