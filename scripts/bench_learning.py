@@ -21,7 +21,6 @@ several sittings; nothing is estimated for runs that did not reach a budget.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import dataclasses
 import datetime
 import json
@@ -41,7 +40,7 @@ import yaml
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from provenance import code_commit  # noqa: E402
+from provenance import code_commit, cpu_name  # noqa: E402
 
 from mbpo.events import read_scalars  # noqa: E402
 from mbpo.report import Scalars, band_plot, fmt_ci, value_at  # noqa: E402
@@ -294,12 +293,7 @@ def report(name: str, suite: Suite, out: Path, command: list[str]) -> Path:
 
 
 def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
+    cpu = cpu_name()
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{platform.node()} ({cpu}, {cores} cores, torch {torch.__version__})"
 

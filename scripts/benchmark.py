@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import platform
 import resource
 import tempfile
 import time
@@ -36,7 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from matmul_floor import matmul_floor_seconds
-from provenance import code_commit
+from provenance import code_commit, cpu_name
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -420,7 +419,7 @@ def main() -> None:
     device = torch.device(args.device)
     tuned = args.malloc == "tuned" and keep_freed_memory()
     torch.manual_seed(0)
-    header = (f"{platform.processor() or platform.machine()} | commit {code_commit()} | "
+    header = (f"{cpu_name()} | commit {code_commit()} | "
               f"torch {torch.__version__} | "
               f"threads {torch.get_num_threads()} | device {device} | "
               f"malloc {'tuned' if tuned else 'default'} | precision=auto here: "

@@ -1,12 +1,14 @@
-"""Which code a measurement ran: the git commit of the checkout `mbpo` is imported from.
+"""What a measurement ran: the git commit of the checkout `mbpo` is imported from, and the CPU.
 
 A benchmark is often run from a second worktree (so that editing the main one cannot touch
 it), and a report written from another directory; the cwd's commit would name the wrong
-code in both cases.
+code in both cases. The CPU's brand string alone ("AMD EPYC") hides its generation, which
+doubles or halves bf16 matmuls between two otherwise alike VMs.
 """
 
 from __future__ import annotations
 
+import platform
 import subprocess
 from pathlib import Path
 
@@ -28,3 +30,44 @@ def code_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")
+
+
+NAMED_FLAGS = ("avx512f", "avx512_bf16", "amx_bf16")
+"""The instruction sets that decide which matmul kernels run (fp32 AVX-512, bf16)."""
+
+
+def cpu_name(cpuinfo: str | None = None, cache_dir: Path | None = None) -> str:
+    """E.g. `AMD EPYC (family 26 model 2 stepping 1; avx512f avx512_bf16; L2 1024K, L3
+    32768K)`, from /proc/cpuinfo and sysfs; the platform's name where those are missing."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            cpuinfo = ""
+    first = cpuinfo.split("\n\n", 1)[0]  # one processor's block
+    fields = dict(line.split(":", 1) for line in first.splitlines() if ":" in line)
+    fields = {k.strip(): v.strip() for k, v in fields.items()}
+    if "model name" not in fields:
+        return platform.processor() or platform.machine()
+    ids = " ".join(f"{key.replace('cpu ', '')} {fields[key]}"
+                   for key in ("cpu family", "model", "stepping") if key in fields)
+    flags = set(fields.get("flags", "").split())
+    parts = [ids, " ".join(f for f in NAMED_FLAGS if f in flags) or "no avx512f"]
+    caches = cache_sizes(cache_dir or Path("/sys/devices/system/cpu/cpu0/cache"))
+    if caches:
+        parts.append(caches)
+    return f"{fields['model name']} ({'; '.join(p for p in parts if p)})"
+
+
+def cache_sizes(cache_dir: Path) -> str:
+    """`L2 1024K, L3 32768K` for the first CPU (per core for L2; L3 as the VM sees it)."""
+    sizes = {}
+    for index in sorted(cache_dir.glob("index*")):
+        try:
+            level = (index / "level").read_text().strip()
+            size = (index / "size").read_text().strip()
+        except OSError:
+            continue
+        if level in ("2", "3"):
+            sizes[level] = size
+    return ", ".join(f"L{level} {size}" for level, size in sorted(sizes.items()))

@@ -1,6 +1,7 @@
 """Benchmarks and reports name the commit of the code they imported, wherever they run."""
 
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -49,3 +50,33 @@ def test_outside_git_it_says_unknown(tmp_path):
     (tmp_path / "mbpo").mkdir()
     shutil.copy(ROOT / "mbpo" / "__init__.py", tmp_path / "mbpo" / "__init__.py")
     assert commit_seen_from(tmp_path, tmp_path) == "unknown"
+
+
+ZEN5 = """processor	: 0
+vendor_id	: AuthenticAMD
+cpu family	: 26
+model		: 2
+model name	: AMD EPYC
+stepping	: 1
+flags		: fpu avx2 avx512f avx512_bf16 avx512_vnni
+
+processor	: 1
+model name	: AMD EPYC
+"""
+
+
+def test_cpu_name_gives_the_generation_the_brand_hides(tmp_path):
+    sys.path.insert(0, str(ROOT / "scripts"))  # as tests/test_matmul_floor.py does
+    from provenance import cpu_name
+
+    for index, level, size in (("index2", "2", "1024K"), ("index3", "3", "32768K"),
+                               ("index0", "1", "48K")):
+        (tmp_path / index).mkdir()
+        (tmp_path / index / "level").write_text(level + "\n")
+        (tmp_path / index / "size").write_text(size + "\n")
+    assert cpu_name(ZEN5, tmp_path) == (
+        "AMD EPYC (family 26 model 2 stepping 1; avx512f avx512_bf16; L2 1024K, L3 32768K)")
+    no_avx512 = ZEN5.replace("avx512f avx512_bf16 avx512_vnni", "avx2")
+    assert cpu_name(no_avx512, tmp_path / "missing") == (
+        "AMD EPYC (family 26 model 2 stepping 1; no avx512f)")
+    assert cpu_name("", tmp_path) == (platform.processor() or platform.machine())
