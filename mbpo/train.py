@@ -23,6 +23,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from mbpo import fp32_matmul
 from mbpo.allocator import keep_freed_memory
 from mbpo.buffer import TransitionBuffer
 from mbpo.checkpoint import (
@@ -215,6 +216,7 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
         precision = resolve_precision(cfg.precision.value, device, cfg.bf16_components)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
+        matmul_backend, matmul_why = fp32_matmul.select(cfg.fp32_matmul.value)
         allocator_tuned = keep_freed_memory()
         seed_everything(cfg.seed)
         components = build(cfg, device, settings, precision)
@@ -239,6 +241,8 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
     log.line(f"run dir {run_dir} | device {device} | torch threads {torch.get_num_threads()}"
              f" | precision {precision.describe()}"
              f" | malloc {'tuned' if allocator_tuned else 'default'}"
+             + (f" | fp32 CPU matmuls {matmul_backend}" + (f" ({matmul_why})" if matmul_why else "")
+                if device.type == "cpu" else "")
              + (f" | resumed at step {state.t}" if checkpoint else "")
              + (f" | precision before the resume: {precision_before}"
                 if precision_before not in (None, precision.describe()) else ""))

@@ -2,7 +2,7 @@
 
 Usage: python scripts/benchmark.py OUT_DIR [--quick] [--threads N] [--device cpu|cuda]
                                    [--sections sac,rollouts,model,loop] [--malloc tuned|default]
-                                   [--loop-precisions fp32,bf16]
+                                   [--loop-precisions fp32,bf16] [--fp32-matmul mkl|onednn]
 
 Measures in one process, prints a table and writes OUT_DIR/benchmark.json:
   - torch.mm GFLOP/s (fp32, bf16): the ceilings; every ratio below is taken against mm
@@ -39,6 +39,7 @@ from provenance import code_commit, cpu_name
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
+from mbpo import fp32_matmul
 from mbpo.allocator import keep_freed_memory
 from mbpo.buffer import Batch, TransitionBuffer
 from mbpo.ensemble import GaussianEnsemble
@@ -409,6 +410,9 @@ def main() -> None:
     parser.add_argument("--sections", default="sac,rollouts,model,loop",
                         help="comma-separated subset of sac,rollouts,model,loop; rows of "
                              "other sections already in OUT_DIR/benchmark.json are kept")
+    parser.add_argument("--fp32-matmul", choices=fp32_matmul.BACKENDS, default="mkl",
+                        help="CPU backend of fp32 matmuls, as a run's fp32_matmul= "
+                             "(onednn only where a probe shows it stays fp32)")
     parser.add_argument("--loop-precisions", default="fp32,bf16",
                         help="comma-separated subset of fp32,bf16: the loop section's runs")
     args = parser.parse_args()
@@ -417,12 +421,14 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    backend, why = fp32_matmul.select(args.fp32_matmul)
     tuned = args.malloc == "tuned" and keep_freed_memory()
     torch.manual_seed(0)
     header = (f"{cpu_name()} | commit {code_commit()} | "
               f"torch {torch.__version__} | "
               f"threads {torch.get_num_threads()} | device {device} | "
-              f"malloc {'tuned' if tuned else 'default'} | precision=auto here: "
+              f"malloc {'tuned' if tuned else 'default'} | fp32 matmuls {backend}"
+              f"{f' ({why})' if why else ''} | precision=auto here: "
               f"{resolve_precision('auto', device).describe()}")
     args.out_dir.mkdir(parents=True, exist_ok=True)
     out_file = args.out_dir / "benchmark.json"
