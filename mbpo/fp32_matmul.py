@@ -3,8 +3,10 @@
 PyTorch's CPU build sends fp32 mm/bmm to MKL; on an AMD Zen 5 CPU MKL ran this project's
 shapes at less than half of oneDNN's speed (README, Performance). The one switch that
 routes them to oneDNN, `torch.backends.mkldnn.matmul.fp32_precision = "bf16"`, *permits*
-bf16 arithmetic, which a CPU with AMX would take; so `use_onednn` keeps it only if a probe
-on this machine gives fp32-sized errors, and falls back to MKL otherwise.
+bf16 arithmetic, which a CPU with AMX would take; so `select` keeps it only if a probe
+on this machine gives fp32-sized errors, and falls back to MKL otherwise. While it is set,
+`torch.get_float32_matmul_precision()` raises (torch refuses to mix its two precision
+APIs), which torch.compile's max-autotune mode calls.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from __future__ import annotations
 import torch
 
 BACKENDS = ("mkl", "onednn")
-PROBE_SHAPES = ((7, 256, 200, 200), (2, 256, 256, 256), (1, 64, 14, 512))
-"""[members, rows, in, out]: an ensemble layer, a twin-critic layer, a first layer."""
+PROBE_SHAPES = ((7, 256, 200, 200), (7, 2048, 200, 200), (2, 256, 256, 256), (1, 64, 14, 512),
+                (1, 1, 11, 256))
+"""[members, rows, in, out]: a minibatch and a rollout chunk of an ensemble layer, a
+twin-critic layer, a first layer, and acting on one observation."""
 TOLERANCE = 1e-4
 """Largest error allowed, relative to the largest |entry| of the exact product: fp32
 arithmetic gives about 1e-6 on these shapes, bf16 products about 1e-2."""
@@ -24,21 +28,32 @@ def _setting():
 
 
 def available() -> bool:
-    """Whether this torch has oneDNN and the fp32-precision switch (torch >= 2.9)."""
-    return torch.backends.mkldnn.is_available() and hasattr(_setting(), "fp32_precision")
+    """Whether the switch exists (torch >= 2.9) and takes effect: oneDNN enabled and a CPU
+    that torch lets run oneDNN's bf16 path (elsewhere the setting would change nothing)."""
+    try:
+        bf16_path = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        bf16_path = False
+    return (torch.backends.mkldnn.is_available() and torch.backends.mkldnn.enabled
+            and hasattr(_setting(), "fp32_precision") and bf16_path)
 
 
 def probe_error() -> float:
-    """Largest relative error of fp32 bmm and linear (the project's matmul calls) against
-    fp64, under the current setting."""
+    """Largest relative error against fp64, under the current setting, of the project's
+    matmul calls: bmm, baddbmm and linear forward, and a weight gradient's transposed bmm."""
     generator = torch.Generator().manual_seed(0)
     worst = 0.0
     for members, rows, n_in, n_out in PROBE_SHAPES:
         x = torch.randn(members, rows, n_in, generator=generator)
         w = torch.randn(members, n_in, n_out, generator=generator) / n_in ** 0.5
-        exact = torch.bmm(x.double(), w.double())
-        pairs = ((torch.bmm(x, w), exact),
-                 (torch.nn.functional.linear(x[0], w[0].t().contiguous()), exact[0]))
+        b = torch.randn(members, 1, n_out, generator=generator)
+        g = torch.randn(members, rows, n_out, generator=generator)
+        xd, wd, bd, gd = x.double(), w.double(), b.double(), g.double()
+        exact = torch.bmm(xd, wd)
+        pairs = ((torch.bmm(x, w), exact), (torch.baddbmm(b, x, w), exact + bd),
+                 (torch.nn.functional.linear(x[0], w[0].t().contiguous(), b[0, 0]),
+                  exact[0] + bd[0, 0]),
+                 (torch.bmm(x.transpose(1, 2), g), torch.bmm(xd.transpose(1, 2), gd)))
         for got, want in pairs:
             worst = max(worst, float((got.double() - want).abs().max() / want.abs().max()))
     return worst
@@ -50,13 +65,13 @@ def select(backend: str) -> tuple[str, str]:
     if backend not in BACKENDS:
         raise ValueError(f"fp32_matmul must be one of {', '.join(BACKENDS)}; got {backend!r}")
     if not available():
-        return "mkl", "" if backend == "mkl" else "oneDNN switch not in this torch build"
-    _setting().fp32_precision = "ieee"
+        return "mkl", "" if backend == "mkl" else "oneDNN's switch has no effect in this build or CPU"
+    _setting().fp32_precision = "none"  # torch's default: MKL for fp32
     if backend == "mkl":
         return "mkl", ""
     _setting().fp32_precision = "bf16"
     error = probe_error()
     if error > TOLERANCE:
-        _setting().fp32_precision = "ieee"
+        _setting().fp32_precision = "none"
         return "mkl", f"oneDNN would round to bf16 here (probe error {error:.1e})"
     return "onednn", f"probe error {error:.1e}"

@@ -216,7 +216,9 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
         precision = resolve_precision(cfg.precision.value, device, cfg.bf16_components)
         if cfg.threads > 0:
             torch.set_num_threads(cfg.threads)
-        matmul_backend, matmul_why = fp32_matmul.select(cfg.fp32_matmul.value)
+        # CPU only; a CUDA run resets it, so runs sharing a process do not inherit it.
+        matmul_backend, matmul_why = fp32_matmul.select(
+            cfg.fp32_matmul.value if device.type == "cpu" else "mkl")
         allocator_tuned = keep_freed_memory()
         seed_everything(cfg.seed)
         components = build(cfg, device, settings, precision)

@@ -28,15 +28,15 @@ def test_onednn_is_kept_only_with_fp32_sized_errors():
         assert setting() == "bf16" and "probe error" in why
         assert fp32_matmul.probe_error() <= fp32_matmul.TOLERANCE
     else:  # a CPU whose oneDNN would round to bf16 (AMX) falls back
-        assert setting() == "ieee" and "bf16" in why
-    assert fp32_matmul.select("mkl") == ("mkl", "") and setting() == "ieee"
+        assert setting() == "none" and "bf16" in why
+    assert fp32_matmul.select("mkl") == ("mkl", "") and setting() == "none"
 
 
 @needs_switch
 def test_a_probe_that_sees_bf16_rounding_falls_back_to_mkl(monkeypatch):
     monkeypatch.setattr(fp32_matmul, "probe_error", lambda: 4e-3)
     backend, why = fp32_matmul.select("onednn")
-    assert backend == "mkl" and setting() == "ieee" and "4.0e-03" in why
+    assert backend == "mkl" and setting() == "none" and "4.0e-03" in why
 
 
 def test_the_probe_measures_fp32_error_under_mkl():
