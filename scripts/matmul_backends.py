@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark import timed  # noqa: E402
 from provenance import code_commit, cpu_name  # noqa: E402
+
+from mbpo import fp32_matmul  # noqa: E402
 
 SHAPES = (  # (members, rows, in, out): what runs in this project, plus the 2048^3 ceiling
     (1, 2048, 2048, 2048, "torch.mm 2048^3 (the benchmark's ceiling)"),
@@ -31,15 +32,6 @@ SHAPES = (  # (members, rows, in, out): what runs in this project, plus the 2048
     (7, 256, 200, 200, "model training minibatch, hidden layer"),
     (7, 2048, 200, 200, "rollout chunk, hidden layer"),
 )
-
-
-def seconds_per_call(fn: Callable[[], object], repeats: int) -> float:
-    for _ in range(3):
-        fn()
-    start = time.perf_counter()
-    for _ in range(repeats):
-        fn()
-    return (time.perf_counter() - start) / repeats
 
 
 def onednn_linear(x: torch.Tensor, weight_t: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -66,20 +58,21 @@ def main() -> None:
         w_t = [w[e].t().contiguous() for e in range(members)]  # oneDNN takes [out, in]
         bias = torch.zeros(n_out)
         repeats = max(3, args.repeats // (16 if rows * n_in * n_out > 2 ** 30 else 1))
-        default = seconds_per_call(lambda x=x, w=w: torch.bmm(x, w), repeats)
-        onednn = seconds_per_call(
-            lambda x=x, w_t=w_t, bias=bias: [onednn_linear(x[e], w_t[e], bias)
-                                             for e in range(len(w_t))], repeats)
+        default = timed(lambda x=x, w=w: torch.bmm(x, w), repeats, warmup=3)
+        onednn = timed(lambda x=x, w_t=w_t, bias=bias: [onednn_linear(x[e], w_t[e], bias)
+                                                        for e in range(len(w_t))],
+                       repeats, warmup=3)
         exact = torch.bmm(x.double(), w.double())
         errors = [float((torch.bmm(x, w) - exact).abs().max()),
                   max(float((onednn_linear(x[e], w_t[e], bias) - exact[e]).abs().max())
                       for e in range(members))]
+        # Set unconditionally (not through fp32_matmul.select's probe): this measures it.
         torch.backends.mkldnn.matmul.fp32_precision = "bf16"
         try:
-            allowed = seconds_per_call(lambda x=x, w=w: torch.bmm(x, w), repeats)
+            allowed = timed(lambda x=x, w=w: torch.bmm(x, w), repeats, warmup=3)
             errors.append(float((torch.bmm(x, w) - exact).abs().max()))
         finally:
-            torch.backends.mkldnn.matmul.fp32_precision = "ieee"
+            fp32_matmul.select("mkl")  # torch's default
         gflop = 2 * members * rows * n_in * n_out / 1e9
         shape = f"[{members}, {rows}, {n_in}] x [{members}, {n_in}, {n_out}]"
         error_text = " / ".join(f"{e:.1e}" for e in errors)
