@@ -17,10 +17,13 @@ from torch import Tensor
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.optim import adam_step, clear_grads, fused_adam, load_adam_state
 from mbpo.precision import autocast
+from mbpo.shapes import pad_rows, padded_rows
 
 GATHER_BLOCK = 16
 """Minibatches gathered at once: 16 x 256 rows x 7 members is 3 MB on Hopper and 80 MB on
 Humanoid-v5 (a whole epoch at once: 0.3 GB at 125k Hopper steps, 5 GB at 300k Humanoid)."""
+HOLDOUT_ROW_MULTIPLE = 256
+"""Holdout checks run on a multiple of this many rows (mbpo/shapes.py)."""
 
 
 class EnsembleTrainer:
@@ -73,8 +76,10 @@ class EnsembleTrainer:
 
     @torch.no_grad()
     def holdout_mse(self, inputs: Tensor, targets: Tensor) -> Tensor:
-        """Per-member MSE of the mean in standardised units: [E]."""
-        mean, _ = self.model.forward_inputs(inputs)
+        """Per-member MSE of the mean in standardised units: [E]. The rows are padded
+        (mbpo/shapes.py): the holdout set grows with the data, one size per fit."""
+        mean, _ = self.model.forward_inputs(pad_rows(inputs, HOLDOUT_ROW_MULTIPLE))
+        mean = mean[:, :inputs.shape[0]]
         return ((mean - targets) ** 2).mean(dim=(1, 2))
 
     def state_dict(self) -> dict[str, object]:
@@ -117,6 +122,8 @@ class EnsembleTrainer:
         # One bootstrap draw per member per fit (drawing anew each epoch would give every
         # member the same data on average); only the order is reshuffled each epoch.
         bootstrap = torch.randint(n_train, (n_members, n_train), device=inputs.device)
+        epoch_rows = padded_rows(n_train, self.batch_size) if n_train > self.batch_size else n_train
+        full_minibatches = torch.arange(epoch_rows, device=inputs.device) % n_train
         best = self.holdout_mse(hold_x, hold_y)
         best_state = {k: v.clone() for k, v in model.named_parameters()}
         epochs, since_improved, train_loss = 0, 0, float("nan")
@@ -125,11 +132,14 @@ class EnsembleTrainer:
         ):
             order = bootstrap.gather(1, torch.rand(n_members, n_train, device=inputs.device)
                                      .argsort(dim=1))
+            # The last minibatch is filled up with the epoch's first rows: every minibatch
+            # then has one shape whatever the data size (mbpo/shapes.py).
+            order = order[:, full_minibatches]
             total = torch.zeros((), device=inputs.device)
             # One gather per block of minibatches, then contiguous slices: a gather per
             # minibatch costs more, one per epoch holds E copies of the data (GBs on Humanoid).
             block = self.batch_size * GATHER_BLOCK
-            for block_start in range(0, n_train, block):
+            for block_start in range(0, order.shape[1], block):
                 rows = order[:, block_start:block_start + block]
                 block_x, block_y = train_x[rows], train_y[rows]  # [E, block, .]
                 for start in range(0, rows.shape[1], self.batch_size):
@@ -140,7 +150,7 @@ class EnsembleTrainer:
                     adam_step(self.optimizer)
                     total += loss.detach()
             epochs += 1
-            train_loss = float(total) / -(-n_train // self.batch_size)
+            train_loss = float(total) / -(-epoch_rows // self.batch_size)
             if not math.isfinite(train_loss):
                 return None
             mse = self.holdout_mse(hold_x, hold_y)

@@ -20,6 +20,7 @@ from mbpo.envs import TerminationFn
 from mbpo.precision import autocast
 from mbpo.sac import Actor
 from mbpo.schedules import RolloutPlan
+from mbpo.shapes import pad_rows
 from mbpo.uncertainty import epistemic_variance
 
 
@@ -55,14 +56,23 @@ def propagate(model: GaussianEnsemble, obs: Tensor, mean: Tensor,
     return obs + delta, rew
 
 
+ROW_MULTIPLE = 64
+"""A rollout step's networks run on a multiple of this many rows (mbpo/shapes.py)."""
+
+
 @torch.no_grad()
 def model_step(model: GaussianEnsemble, actor: Actor, obs: Tensor, bf16: bool = False,
                with_var: bool = True) -> Step:
     """One policy action and one model transition per sample, with its uncertainty
-    (NaN where not asked for, or for a single-member model)."""
+    (NaN where not asked for, or for a single-member model). Only the networks see the
+    padding rows (ROW_MULTIPLE); every random draw is for the real samples."""
+    n = obs.shape[0]
+    padded_obs = pad_rows(obs, ROW_MULTIPLE)
     with autocast(obs.device, bf16):  # matmuls only; outputs come back fp32
-        act, _ = actor.sample(obs)
-        mean, raw_logvar = model(obs, act, bound=False)  # [E, B, D]
+        act, _ = actor.sample_from(*(t[:n] for t in actor(padded_obs)))
+        mean, raw_logvar = model(padded_obs, pad_rows(act, ROW_MULTIPLE), bound=False)
+    mean = mean[:, :n]
+    raw_logvar = None if raw_logvar is None else raw_logvar[:, :n]
     next_obs, rew = propagate(model, obs, mean, raw_logvar)
     var = (epistemic_variance(mean) if with_var and model.ensemble_size > 1
            else torch.full_like(rew, float("nan")))

@@ -54,7 +54,10 @@ class Actor(nn.Module):
 
     def sample(self, obs: Tensor) -> tuple[Tensor, Tensor]:
         """Reparameterised action in env units and its log-density [B]."""
-        mean, log_std = self(obs)
+        return self.sample_from(*self(obs))
+
+    def sample_from(self, mean: Tensor, log_std: Tensor) -> tuple[Tensor, Tensor]:
+        """`sample` given the network's outputs (rollouts run the network on padded rows)."""
         eps = torch.randn_like(mean)
         u = mean + log_std.exp() * eps
         # Per dimension: the Gaussian's log-density, -eps^2/2 - log_std (as (u - mean) / std

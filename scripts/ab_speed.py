@@ -1,13 +1,15 @@
 """Speed A/B: this tree's hot paths against another git revision's, in one process.
 
 Usage: python scripts/ab_speed.py REV [--threads N] [--rounds N] [--malloc tuned|default]
-                                     [--only SAC|model|rollout]
+                                     [--only SAC|model|rollout] [--fp32-matmul auto|mkl|onednn]
 
 On a shared machine the matmul ceiling drifts by 10-30% within minutes, so two benchmark
 runs minutes apart cannot show a 10% change. This script imports REV's `mbpo` package as
 `mbpo_ref` next to the working tree's `mbpo` and times both on the same inputs in
 alternating rounds (SAC update at 2x256 and 2x512, one model-training epoch on 10k
-transitions, one rollout phase of 20k start states at H=5; fp32 and bf16), then prints
+transitions, a rollout phase of 20k start states at H=5 with no sample ending and one with
+a fifth ending at random per step, so that row counts vary as in a run; fp32 and bf16),
+then prints
 the median time of each and their ratio. The allocator setting is process-wide, so it is
 compared by running the script twice (--malloc default / tuned).
 """
@@ -72,13 +74,24 @@ def cases(pkg: str, bf16: bool) -> dict[str, Callable[[], None]]:
         rollout.rollout_model(model, agents[256].actor, first, schedules.RolloutPlan(5),
                               envs.never_rule(), pool, 2048, bf16)
 
+    # A fifth of the samples end at each step, at random: each phase leaves chunks of new row
+    # counts, as terminations do in a run (so the matmul shapes vary from phase to phase).
+    def fifth_ends(next_obs: torch.Tensor) -> torch.Tensor:
+        return torch.rand(next_obs.shape[0]) < 0.2
+
+    def terminating_rollout_phase() -> None:
+        first = rollout.first_step(model, agents[256].actor, start, 2048, bf16)
+        rollout.rollout_model(model, agents[256].actor, first, schedules.RolloutPlan(5),
+                              fifth_ends, pool, 2048, bf16)
+
     def sac_updates(agent) -> Callable[[], None]:
         return lambda: [agent.update(batch) for _ in range(20)]  # one env step's G
 
     return {"SAC 2x256, 20 updates": sac_updates(agents[256]),
             "SAC 2x512, 20 updates": sac_updates(agents[512]),
             "model training, 1 epoch of 8k": lambda: trainer.fit(*data),
-            "rollout phase, 20k x H=5": rollout_phase}
+            "rollout phase, 20k x H=5": rollout_phase,
+            "rollout phase, 20k x H=5, a fifth ending per step": terminating_rollout_phase}
 
 
 def main() -> None:
@@ -89,18 +102,25 @@ def main() -> None:
     parser.add_argument("--malloc", choices=("tuned", "default"), default="tuned")
     parser.add_argument("--only", choices=("SAC", "model", "rollout"), default="",
                         help="time only the cases whose name starts so (default: all)")
+    parser.add_argument("--fp32-matmul", choices=("auto", "mkl", "onednn"), default="mkl",
+                        help="CPU backend of fp32 matmuls for both trees (process-wide; "
+                             "mkl, torch's default, is what a revision before it ran)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     from mbpo.allocator import keep_freed_memory
 
     tuned = args.malloc == "tuned" and keep_freed_memory()
+    from mbpo import fp32_matmul
+
+    backend, _ = fp32_matmul.select(args.fp32_matmul)
     rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.rev],
                          capture_output=True, text=True, check=True).stdout.strip()
     here = subprocess.run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"],
                           capture_output=True, text=True, check=True).stdout.strip()
     print(f"this tree ({here}) vs {rev} | torch {torch.__version__} | threads "
           f"{torch.get_num_threads()} | malloc {'tuned' if tuned else 'default'} | "
+          f"fp32 matmuls {backend} | "
           f"median of {args.rounds} alternating rounds")
     with tempfile.TemporaryDirectory() as tmp:
         import_revision(args.rev, Path(tmp))

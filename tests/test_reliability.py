@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from mbpo import fp32_matmul
 from mbpo.buffer import Batch
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.model_training import EnsembleTrainer
@@ -123,8 +124,14 @@ def test_model_fit_with_non_finite_loss_rolls_back():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
-def test_memory_stays_bounded_over_a_run(make_cfg, tmp_path):
-    """Resident memory after N and 3N steps (model buffer full by N) differs by < 30 MiB."""
+@pytest.mark.parametrize("backend", [
+    pytest.param([], id="default"),
+    pytest.param(["precision=fp32", "fp32_matmul=onednn"], id="fp32-onednn", marks=pytest.mark.skipif(
+        not fp32_matmul.available(), reason="oneDNN's fp32 switch has no effect here")),
+])
+def test_memory_stays_bounded_over_a_run(make_cfg, tmp_path, backend):
+    """Resident memory after N and 3N steps (model buffer full by N) differs by < 30 MiB;
+    also with fp32 matmuls through oneDNN, which caches a primitive per matmul shape."""
     from mbpo import loop
 
     rss_at = {}
@@ -137,9 +144,10 @@ def test_memory_stays_bounded_over_a_run(make_cfg, tmp_path):
     loop.evaluate_policy = spy
     try:
         cfg = make_cfg("env=hopper", "experiment=debug", "total_steps=1500", "eval_every=500",
-                       "model_train_freq=50", "rollout=fixed", "rollout.h=3")
+                       "model_train_freq=50", "rollout=fixed", "rollout.h=3", *backend)
         train(cfg, tmp_path, console=False)
     finally:
         loop.evaluate_policy = original
+        fp32_matmul.select("mkl")  # process-wide: later tests get torch's default
     # evaluations at 500 (N), 1000, 1500 (3N): peak RSS in MiB
     assert rss_at[2] - rss_at[0] < 30, rss_at

@@ -1,0 +1,63 @@
+"""Row padding keeps oneDNN's matmul shapes few (mbpo/shapes.py) and changes no result."""
+
+import numpy as np
+import torch
+
+from mbpo import model_training, rollout
+from mbpo.ensemble import GaussianEnsemble
+from mbpo.model_training import EnsembleTrainer
+from mbpo.sac import Actor
+from mbpo.shapes import pad_rows, padded_rows
+
+OBS, ACT = 3, 2
+
+
+def test_pad_rows_appends_zero_rows_up_to_a_multiple():
+    x = torch.randn(5, 3)
+    padded = pad_rows(x, 4)
+    assert padded.shape == (8, 3) and padded_rows(5, 4) == 8
+    assert torch.equal(padded[:5], x) and torch.equal(padded[5:], torch.zeros(3, 3))
+    assert pad_rows(x, 5) is x
+
+
+def test_padded_rollout_step_equals_the_unpadded_one(monkeypatch):
+    """Padding reaches only the networks: the same seed gives the same actions, transitions
+    and uncertainty, row for row, as a step on the exact rows."""
+    torch.manual_seed(0)
+    model = GaussianEnsemble(OBS, ACT, ensemble_size=5, num_elites=3, hidden_size=16, num_layers=2)
+    actor = Actor(OBS, ACT, 16, 2, np.full(ACT, -1.0), np.full(ACT, 1.0))
+    obs = torch.randn(37, OBS)
+    steps = []
+    for multiple in (64, 1):
+        monkeypatch.setattr(rollout, "ROW_MULTIPLE", multiple)
+        torch.manual_seed(1)
+        steps.append(rollout.model_step(model, actor, obs))
+    for padded, exact in zip(*steps):
+        assert padded.shape == exact.shape
+        torch.testing.assert_close(padded, exact, rtol=1e-5, atol=1e-6)
+
+
+def fit(monkeypatch, holdout_multiple=256, n=203):
+    monkeypatch.setattr(model_training, "HOLDOUT_ROW_MULTIPLE", holdout_multiple)
+    torch.manual_seed(0)
+    model = GaussianEnsemble(OBS, ACT, ensemble_size=3, num_elites=2, hidden_size=8, num_layers=1)
+    trainer = EnsembleTrainer(model, batch_size=32, weight_decays=[0.0, 0.0], max_epochs=2)
+    seen = []
+    original = trainer.loss
+    trainer.loss = lambda x, y: seen.append(x.shape[1]) or original(x, y)
+    obs, act = torch.randn(n, OBS), torch.randn(n, ACT)
+    metrics = trainer.fit(obs, act, obs.sum(-1), obs + 0.1 * act.sum(-1, keepdim=True))
+    return seen, metrics, model
+
+
+def test_every_minibatch_of_a_fit_has_the_batch_size(monkeypatch):
+    seen, _, _ = fit(monkeypatch)  # 203 rows: 163 for training, 40 held out
+    assert set(seen) == {32}
+    assert len(seen) == 2 * -(-163 // 32)  # as many minibatches per epoch as before
+
+
+def test_padded_holdout_check_equals_the_unpadded_one(monkeypatch):
+    _, padded, padded_model = fit(monkeypatch, holdout_multiple=256)
+    _, exact, exact_model = fit(monkeypatch, holdout_multiple=1)
+    assert np.isclose(padded["holdout_mse"], exact["holdout_mse"], rtol=1e-6, atol=0)
+    assert torch.equal(padded_model.elite_idx, exact_model.elite_idx)
