@@ -28,6 +28,7 @@ class Precision(str, Enum):
 
 
 class Fp32Matmul(str, Enum):
+    auto = "auto"
     mkl = "mkl"
     onednn = "onednn"
 
@@ -44,10 +45,10 @@ class RunConfig:
     bf16_components: list[str] = field(
         default_factory=lambda: ["sac", "model_train", "rollout"])
     """Which of sac, model_train, rollout precision=bf16 runs in bf16."""
-    fp32_matmul: Fp32Matmul = Fp32Matmul.mkl
-    """CPU backend of the fp32 matmuls: mkl (PyTorch's default) or onednn, 1.2-1.8x per fp32
-    SAC update on an AMD Zen 5, used only if a start-up probe shows it stays fp32
-    (mbpo/fp32_matmul)."""
+    fp32_matmul: Fp32Matmul = Fp32Matmul.auto
+    """CPU backend of the fp32 matmuls: auto (oneDNN where a start-up probe shows it stays
+    fp32, else MKL), mkl (PyTorch's default) or onednn. oneDNN is 1.2-1.8x per fp32 SAC
+    update on an AMD Zen 5, and cleared a seeded learning check (mbpo/fp32_matmul)."""
     threads: int = 0
     """torch intra-op threads; 0 keeps torch's default (all cores). Use 1 per job in sweeps."""
 

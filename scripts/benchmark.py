@@ -2,7 +2,7 @@
 
 Usage: python scripts/benchmark.py OUT_DIR [--quick] [--threads N] [--device cpu|cuda]
                                    [--sections sac,rollouts,model,loop] [--malloc tuned|default]
-                                   [--loop-precisions fp32,bf16] [--fp32-matmul mkl|onednn]
+                                   [--loop-precisions fp32,bf16] [--fp32-matmul auto|mkl|onednn]
 
 Measures in one process, prints a table and writes OUT_DIR/benchmark.json:
   - torch.mm GFLOP/s (fp32, bf16): the ceilings; every ratio below is taken against mm
@@ -410,7 +410,7 @@ def main() -> None:
     parser.add_argument("--sections", default="sac,rollouts,model,loop",
                         help="comma-separated subset of sac,rollouts,model,loop; rows of "
                              "other sections already in OUT_DIR/benchmark.json are kept")
-    parser.add_argument("--fp32-matmul", choices=fp32_matmul.BACKENDS, default="mkl",
+    parser.add_argument("--fp32-matmul", choices=fp32_matmul.BACKENDS, default="auto",
                         help="CPU backend of fp32 matmuls, as a run's fp32_matmul= "
                              "(onednn only where a probe shows it stays fp32)")
     parser.add_argument("--loop-precisions", default="fp32,bf16",

@@ -1,4 +1,4 @@
-"""fp32_matmul=onednn routes fp32 CPU matmuls to oneDNN only where they stay fp32."""
+"""fp32_matmul=auto|onednn routes fp32 CPU matmuls to oneDNN only where they stay fp32."""
 
 import pytest
 import torch
@@ -39,13 +39,24 @@ def test_a_probe_that_sees_bf16_rounding_falls_back_to_mkl(monkeypatch):
     assert backend == "mkl" and setting() == "none" and "4.0e-03" in why
 
 
+def test_auto_is_the_default_and_takes_onednn_where_the_probe_passes(make_cfg, monkeypatch):
+    assert make_cfg().fp32_matmul.value == "auto"
+    monkeypatch.setattr(fp32_matmul, "available", lambda: False)
+    assert fp32_matmul.select("auto")[0] == "mkl"
+    monkeypatch.undo()
+    if fp32_matmul.available():
+        assert fp32_matmul.select("auto")[0] == fp32_matmul.select("onednn")[0]
+        monkeypatch.setattr(fp32_matmul, "probe_error", lambda: 4e-3)
+        assert fp32_matmul.select("auto")[0] == "mkl" and setting() == "none"
+
+
 def test_the_probe_measures_fp32_error_under_mkl():
     fp32_matmul.select("mkl")
     assert 0 < fp32_matmul.probe_error() < fp32_matmul.TOLERANCE / 10
 
 
 def test_bad_backend_is_refused_before_any_work(make_cfg):
-    with pytest.raises(ValueError, match="fp32_matmul must be one of mkl, onednn"):
+    with pytest.raises(ValueError, match="fp32_matmul must be one of auto, mkl, onednn"):
         fp32_matmul.select("fast")
     with pytest.raises(ConfigCompositionException):
         make_cfg("fp32_matmul=fast")
