@@ -17,7 +17,7 @@ from torch import Tensor
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.optim import adam_step, clear_grads, fused_adam, load_adam_state
 from mbpo.precision import autocast
-from mbpo.shapes import pad_rows, padded_rows
+from mbpo.shapes import pad_rows
 
 GATHER_BLOCK = 16
 """Minibatches gathered at once: 16 x 256 rows x 7 members is 3 MB on Hopper and 80 MB on
@@ -122,8 +122,6 @@ class EnsembleTrainer:
         # One bootstrap draw per member per fit (drawing anew each epoch would give every
         # member the same data on average); only the order is reshuffled each epoch.
         bootstrap = torch.randint(n_train, (n_members, n_train), device=inputs.device)
-        epoch_rows = padded_rows(n_train, self.batch_size) if n_train > self.batch_size else n_train
-        full_minibatches = torch.arange(epoch_rows, device=inputs.device) % n_train
         best = self.holdout_mse(hold_x, hold_y)
         best_state = {k: v.clone() for k, v in model.named_parameters()}
         epochs, since_improved, train_loss = 0, 0, float("nan")
@@ -132,14 +130,11 @@ class EnsembleTrainer:
         ):
             order = bootstrap.gather(1, torch.rand(n_members, n_train, device=inputs.device)
                                      .argsort(dim=1))
-            # The last minibatch is filled up with the epoch's first rows: every minibatch
-            # then has one shape whatever the data size (mbpo/shapes.py).
-            order = order[:, full_minibatches]
             total = torch.zeros((), device=inputs.device)
             # One gather per block of minibatches, then contiguous slices: a gather per
             # minibatch costs more, one per epoch holds E copies of the data (GBs on Humanoid).
             block = self.batch_size * GATHER_BLOCK
-            for block_start in range(0, order.shape[1], block):
+            for block_start in range(0, n_train, block):
                 rows = order[:, block_start:block_start + block]
                 block_x, block_y = train_x[rows], train_y[rows]  # [E, block, .]
                 for start in range(0, rows.shape[1], self.batch_size):
@@ -150,7 +145,7 @@ class EnsembleTrainer:
                     adam_step(self.optimizer)
                     total += loss.detach()
             epochs += 1
-            train_loss = float(total) / -(-epoch_rows // self.batch_size)
+            train_loss = float(total) / -(-n_train // self.batch_size)
             if not math.isfinite(train_loss):
                 return None
             mse = self.holdout_mse(hold_x, hold_y)

@@ -1,11 +1,13 @@
 """Few distinct matmul shapes: row counts padded up to a multiple.
 
-On a CPU, oneDNN runs every bf16 matmul (and fp32 ones with `fp32_matmul=onednn`), and it
+On a CPU, oneDNN runs every bf16 matmul (and the fp32 ones, `fp32_matmul=auto`), and it
 builds and caches a primitive, with buffers of its own, for each shape it meets. Row counts
 that change all the time, rollout chunks shrinking as samples terminate and holdout sets
 growing with the data, made a run's resident memory climb by about 20 MiB every 500 steps
-of a small Hopper run with no end in sight; with rows padded, it stays flat (README,
-Performance). The padding rows are zeros, seen only by the networks, and sliced off.
+of a small Hopper run with no end in sight; with their rows padded it grows far less
+(README, Performance). The padding rows are zeros, seen only by the networks, and sliced
+off. An epoch's last minibatch still has any row count: filling it up changed what the
+model trains on, and a learning check did not clear that (docs/results/shapes-check).
 """
 
 from __future__ import annotations
