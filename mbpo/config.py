@@ -45,10 +45,11 @@ class RunConfig:
     bf16_components: list[str] = field(
         default_factory=lambda: ["sac", "model_train", "rollout"])
     """Which of sac, model_train, rollout precision=bf16 runs in bf16."""
-    fp32_matmul: Fp32Matmul = Fp32Matmul.auto
-    """CPU backend of the fp32 matmuls: auto (oneDNN where a start-up probe shows it stays
-    fp32, else MKL), mkl (PyTorch's default) or onednn. oneDNN is 1.2-1.8x per fp32 SAC
-    update on an AMD Zen 5, and cleared a seeded learning check (mbpo/fp32_matmul)."""
+    fp32_matmul: Fp32Matmul = Fp32Matmul.mkl
+    """CPU backend of the fp32 matmuls: mkl (PyTorch's default), or auto / onednn (oneDNN
+    where a start-up probe shows it stays fp32, else MKL; 1.2-1.8x per fp32 SAC update on
+    an AMD Zen 5). Not the default: runs with it and row padding learned worse in a 10-seed
+    check (docs/results/shapes-check; mbpo/fp32_matmul)."""
     threads: int = 0
     """torch intra-op threads; 0 keeps torch's default (all cores). Use 1 per job in sweeps."""
 

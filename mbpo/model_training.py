@@ -22,8 +22,9 @@ from mbpo.shapes import pad_rows
 GATHER_BLOCK = 16
 """Minibatches gathered at once: 16 x 256 rows x 7 members is 3 MB on Hopper and 80 MB on
 Humanoid-v5 (a whole epoch at once: 0.3 GB at 125k Hopper steps, 5 GB at 300k Humanoid)."""
-HOLDOUT_ROW_MULTIPLE = 256
-"""Holdout checks run on a multiple of this many rows (mbpo/shapes.py)."""
+HOLDOUT_ROW_MULTIPLE = 1
+"""Holdout checks run on a multiple of this many rows (mbpo/shapes.py); off (1), as
+rollout.ROW_MULTIPLE, until a learning check clears padding."""
 
 
 class EnsembleTrainer:

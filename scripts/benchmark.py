@@ -410,7 +410,7 @@ def main() -> None:
     parser.add_argument("--sections", default="sac,rollouts,model,loop",
                         help="comma-separated subset of sac,rollouts,model,loop; rows of "
                              "other sections already in OUT_DIR/benchmark.json are kept")
-    parser.add_argument("--fp32-matmul", choices=fp32_matmul.BACKENDS, default="auto",
+    parser.add_argument("--fp32-matmul", choices=fp32_matmul.BACKENDS, default="mkl",
                         help="CPU backend of fp32 matmuls, as a run's fp32_matmul= "
                              "(onednn only where a probe shows it stays fp32)")
     parser.add_argument("--loop-precisions", default="fp32,bf16",

@@ -39,8 +39,8 @@ def test_a_probe_that_sees_bf16_rounding_falls_back_to_mkl(monkeypatch):
     assert backend == "mkl" and setting() == "none" and "4.0e-03" in why
 
 
-def test_auto_is_the_default_and_takes_onednn_where_the_probe_passes(make_cfg, monkeypatch):
-    assert make_cfg().fp32_matmul.value == "auto"
+def test_auto_takes_onednn_where_the_probe_passes_and_mkl_is_the_default(make_cfg, monkeypatch):
+    assert make_cfg().fp32_matmul.value == "mkl"
     monkeypatch.setattr(fp32_matmul, "available", lambda: False)
     assert fp32_matmul.select("auto")[0] == "mkl"
     monkeypatch.undo()
