@@ -72,7 +72,7 @@ def relative_error(got: torch.Tensor, exact: torch.Tensor) -> float:
 
 def select(backend: str) -> tuple[str, str]:
     """Set the process-wide fp32 CPU matmul backend; returns (backend in use, why). `auto`
-    (the default) and `onednn` both take oneDNN where the probe passes and MKL elsewhere;
+    and `onednn` both take oneDNN where the probe passes and MKL elsewhere;
     `onednn` is the explicit request, so its fallback reads as a refusal. A run sets the
     backend either way, so runs sharing a process (Hydra's basic launcher) do not inherit."""
     if backend not in BACKENDS:

@@ -77,8 +77,8 @@ class EnsembleTrainer:
 
     @torch.no_grad()
     def holdout_mse(self, inputs: Tensor, targets: Tensor) -> Tensor:
-        """Per-member MSE of the mean in standardised units: [E]. The rows are padded
-        (mbpo/shapes.py): the holdout set grows with the data, one size per fit."""
+        """Per-member MSE of the mean in standardised units: [E]. The rows can be
+        padded (HOLDOUT_ROW_MULTIPLE): the holdout set grows with the data, one size per fit."""
         mean, _ = self.model.forward_inputs(pad_rows(inputs, HOLDOUT_ROW_MULTIPLE))
         mean = mean[:, :inputs.shape[0]]
         return ((mean - targets) ** 2).mean(dim=(1, 2))

@@ -1,11 +1,12 @@
 """Few distinct matmul shapes: row counts padded up to a multiple.
 
-On a CPU, oneDNN runs every bf16 matmul (and the fp32 ones, `fp32_matmul=auto`), and it
+On a CPU, oneDNN runs every bf16 matmul (and the fp32 ones with `fp32_matmul=auto|onednn`), and it
 builds and caches a primitive, with buffers of its own, for each shape it meets. Row counts
 that change all the time, rollout chunks shrinking as samples terminate and holdout sets
 growing with the data, made a run's resident memory climb by about 20 MiB every 500 steps
 of a small Hopper run with no end in sight; with their rows padded it grows far less
-(README, Performance). The padding rows are zeros, seen only by the networks, and sliced
+(README, Performance). Padding is off by default (multiples of 1): runs with it learned
+worse in a 10-seed check. The padding rows are zeros, seen only by the networks, and sliced
 off. An epoch's last minibatch still has any row count: filling it up changed what the
 model trains on, and a learning check did not clear that (docs/results/shapes-check).
 """

@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from mbpo import fp32_matmul
+
 ROOT = Path(__file__).resolve().parents[1]
 OBS, ACT = 11, 3  # Hopper-v5
 
@@ -102,7 +104,7 @@ def main() -> None:
     parser.add_argument("--malloc", choices=("tuned", "default"), default="tuned")
     parser.add_argument("--only", choices=("SAC", "model", "rollout"), default="",
                         help="time only the cases whose name starts so (default: all)")
-    parser.add_argument("--fp32-matmul", choices=("auto", "mkl", "onednn"), default="mkl",
+    parser.add_argument("--fp32-matmul", choices=fp32_matmul.BACKENDS, default="mkl",
                         help="CPU backend of fp32 matmuls for both trees (process-wide; "
                              "mkl, torch's default, is what a revision before it ran)")
     args = parser.parse_args()
@@ -111,8 +113,6 @@ def main() -> None:
     from mbpo.allocator import keep_freed_memory
 
     tuned = args.malloc == "tuned" and keep_freed_memory()
-    from mbpo import fp32_matmul
-
     backend, _ = fp32_matmul.select(args.fp32_matmul)
     rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.rev],
                          capture_output=True, text=True, check=True).stdout.strip()
