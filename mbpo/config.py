@@ -48,8 +48,14 @@ class RunConfig:
     fp32_matmul: Fp32Matmul = Fp32Matmul.mkl
     """CPU backend of the fp32 matmuls: mkl (PyTorch's default), or auto / onednn (oneDNN
     where a start-up probe shows it stays fp32, else MKL; 1.2-1.8x per fp32 SAC update on
-    an AMD Zen 5). Not the default: runs with it and row padding learned worse in a 10-seed
-    check (docs/results/shapes-check; mbpo/fp32_matmul)."""
+    an AMD Zen 5). Not the default: in a 10-seed check of bf16 runs it solved 3 seeds where
+    MKL solved 7, not a significant gap (p 0.18-0.20) but not cleared (docs/results/shapes-check)."""
+    row_padding: bool = True
+    """Pad the rows of rollout steps (to multiples of 64) and holdout checks (256) with
+    zero rows, sliced off: oneDNN, which runs every bf16 matmul on a CPU, caches a primitive
+    per matmul shape, so without it a run's memory grows with every new row count
+    (mbpo/shapes.py). Ten seeded runs were identical with and without it
+    (docs/results/shapes-check)."""
     threads: int = 0
     """torch intra-op threads; 0 keeps torch's default (all cores). Use 1 per job in sweeps."""
 

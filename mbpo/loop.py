@@ -26,7 +26,7 @@ from mbpo.evaluation import evaluate_policy
 from mbpo.logger import RunLogger
 from mbpo.model_training import EnsembleTrainer
 from mbpo.precision import PrecisionPlan
-from mbpo.rollout import first_step, rollout_model
+from mbpo.rollout import ROW_MULTIPLE, first_step, rollout_model
 from mbpo.sac import SAC
 from mbpo.schedules import RolloutSchedule
 
@@ -40,6 +40,7 @@ class LoopSettings:
     updates_per_step: int
     rollout_batch_size: int
     rollout_chunk_size: int
+    row_padding: bool
     model_retain_epochs: int
     real_ratio: float
     eval_every: int
@@ -118,11 +119,13 @@ def model_phase(c: Components, s: LoopSettings, state: LoopState, log: RunLogger
 
     tic = time.perf_counter()
     start = c.real_buffer.sample_obs(s.rollout_batch_size)
-    first = first_step(c.model, c.agent.actor, start, s.rollout_chunk_size, c.precision.rollout)
+    rows = ROW_MULTIPLE if s.row_padding else 1
+    first = first_step(c.model, c.agent.actor, start, s.rollout_chunk_size, c.precision.rollout,
+                       rows)
     plan = c.schedule.plan((state.t - s.init_steps) // s.epoch_length, first.var)
     c.model_buffer.set_capacity(s.model_buffer_capacity(plan.horizon))
     stats = rollout_model(c.model, c.agent.actor, first, plan, c.terminated_fn, c.model_buffer,
-                          s.rollout_chunk_size, c.precision.rollout)
+                          s.rollout_chunk_size, c.precision.rollout, rows)
     timers["rollout_s"] += time.perf_counter() - tic
     state.horizon, state.uncertainty = plan.horizon, float(first.var.mean())
     state.horizons.append(plan.horizon)

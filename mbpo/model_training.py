@@ -22,9 +22,9 @@ from mbpo.shapes import pad_rows
 GATHER_BLOCK = 16
 """Minibatches gathered at once: 16 x 256 rows x 7 members is 3 MB on Hopper and 80 MB on
 Humanoid-v5 (a whole epoch at once: 0.3 GB at 125k Hopper steps, 5 GB at 300k Humanoid)."""
-HOLDOUT_ROW_MULTIPLE = 1
-"""Holdout checks run on a multiple of this many rows (mbpo/shapes.py); off (1), as
-rollout.ROW_MULTIPLE, until a learning check clears padding."""
+HOLDOUT_ROW_MULTIPLE = 256
+"""With `row_padding`, holdout checks run on a multiple of this many rows (mbpo/shapes.py):
+the holdout set grows with the data, one row count per fit."""
 
 
 class EnsembleTrainer:
@@ -32,7 +32,7 @@ class EnsembleTrainer:
                  weight_decays: Sequence[float] = (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4),
                  holdout_ratio: float = 0.2, max_holdout: int = 5000, patience: int = 5,
                  min_improvement: float = 0.01, max_epochs: int | None = None,
-                 bf16: bool = False):
+                 bf16: bool = False, holdout_row_multiple: int = 1):
         n_layers = len(model.linear_layers)
         if len(weight_decays) != n_layers:
             raise ValueError(
@@ -53,7 +53,7 @@ class EnsembleTrainer:
         self.holdout_ratio, self.max_holdout = holdout_ratio, max_holdout
         self.patience, self.min_improvement = patience, min_improvement
         self.max_epochs = max_epochs
-        self.bf16 = bf16
+        self.bf16, self.holdout_row_multiple = bf16, holdout_row_multiple
         # Per-layer L2 decay as Adam's (coupled) weight_decay: the same gradient as adding
         # d/2 * ||W||^2 to the loss, as MBPO does, without ~20 extra ops per minibatch.
         decayed = [{"params": [layer.weight], "weight_decay": d}
@@ -78,8 +78,8 @@ class EnsembleTrainer:
     @torch.no_grad()
     def holdout_mse(self, inputs: Tensor, targets: Tensor) -> Tensor:
         """Per-member MSE of the mean in standardised units: [E]. The rows can be
-        padded (HOLDOUT_ROW_MULTIPLE): the holdout set grows with the data, one size per fit."""
-        mean, _ = self.model.forward_inputs(pad_rows(inputs, HOLDOUT_ROW_MULTIPLE))
+        padded (`holdout_row_multiple`): the holdout set grows with the data, one size per fit."""
+        mean, _ = self.model.forward_inputs(pad_rows(inputs, self.holdout_row_multiple))
         mean = mean[:, :inputs.shape[0]]
         return ((mean - targets) ** 2).mean(dim=(1, 2))
 

@@ -56,23 +56,23 @@ def propagate(model: GaussianEnsemble, obs: Tensor, mean: Tensor,
     return obs + delta, rew
 
 
-ROW_MULTIPLE = 1
-"""A rollout step's networks run on a multiple of this many rows (mbpo/shapes.py). 64
-bounded oneDNN's memory, but runs with it learned worse in a 10-seed check
-(docs/results/shapes-check), so it is off (1) until a larger check clears it."""
+ROW_MULTIPLE = 64
+"""With `row_padding`, a rollout step's networks run on a multiple of this many rows
+(mbpo/shapes.py): chunks shrink as samples end, and each new row count would be a new
+oneDNN primitive."""
 
 
 @torch.no_grad()
 def model_step(model: GaussianEnsemble, actor: Actor, obs: Tensor, bf16: bool = False,
-               with_var: bool = True) -> Step:
+               with_var: bool = True, row_multiple: int = 1) -> Step:
     """One policy action and one model transition per sample, with its uncertainty
     (NaN where not asked for, or for a single-member model). Only the networks see the
-    padding rows (ROW_MULTIPLE); every random draw is for the real samples."""
+    padding rows (`row_multiple`); every random draw is for the real samples."""
     n = obs.shape[0]
-    padded_obs = pad_rows(obs, ROW_MULTIPLE)
+    padded_obs = pad_rows(obs, row_multiple)
     with autocast(obs.device, bf16):  # matmuls only; outputs come back fp32
         act, _ = actor.sample_from(*(t[:n] for t in actor(padded_obs)))
-        mean, raw_logvar = model(padded_obs, pad_rows(act, ROW_MULTIPLE), bound=False)
+        mean, raw_logvar = model(padded_obs, pad_rows(act, row_multiple), bound=False)
     mean = mean[:, :n]
     raw_logvar = None if raw_logvar is None else raw_logvar[:, :n]
     next_obs, rew = propagate(model, obs, mean, raw_logvar)
@@ -83,23 +83,25 @@ def model_step(model: GaussianEnsemble, actor: Actor, obs: Tensor, bf16: bool = 
 
 @torch.no_grad()
 def first_step(model: GaussianEnsemble, actor: Actor, start_obs: Tensor, chunk_size: int,
-               bf16: bool = False) -> Step:
+               bf16: bool = False, row_multiple: int = 1) -> Step:
     """The first rollout step of every start state; its `var` is what schedules read."""
-    steps = [model_step(model, actor, chunk, bf16) for chunk in start_obs.split(chunk_size)]
+    steps = [model_step(model, actor, chunk, bf16, row_multiple=row_multiple)
+             for chunk in start_obs.split(chunk_size)]
     return Step(*(torch.cat(parts) for parts in zip(*steps)))
 
 
 @torch.no_grad()
 def rollout_model(model: GaussianEnsemble, actor: Actor, first: Step, plan: RolloutPlan,
                   terminated_fn: TerminationFn, buffer: TransitionBuffer, chunk_size: int,
-                  bf16: bool = False) -> RolloutStats:
+                  bf16: bool = False, row_multiple: int = 1) -> RolloutStats:
     """Roll the policy out in the model for `plan.horizon` steps, starting with `first`."""
     transitions, stopped = 0, 0
     for chunk in first.split(chunk_size):
         step = chunk
         for h in range(plan.horizon):
             if h > 0:  # later steps need Var only for a per-sample mask
-                step = model_step(model, actor, step.obs, bf16, with_var=plan.keep is not None)
+                step = model_step(model, actor, step.obs, bf16, with_var=plan.keep is not None,
+                                  row_multiple=row_multiple)
             # A sample ends, unwritten, at a diverged prediction or (with a mask) at the first
             # step whose own uncertainty is over the threshold; it never resumes.
             keep = torch.isfinite(step.next_obs).all(dim=-1) & torch.isfinite(step.rew)

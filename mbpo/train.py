@@ -39,6 +39,7 @@ from mbpo.config import register_configs
 from mbpo.envs import make_env, termination_fn
 from mbpo.logger import RunLogger
 from mbpo.loop import Components, LoopSettings, LoopState, run_mbpo
+from mbpo.model_training import HOLDOUT_ROW_MULTIPLE
 from mbpo.precision import PrecisionPlan, resolve_precision
 
 register_configs()
@@ -80,7 +81,8 @@ def build(cfg: DictConfig, device: torch.device, settings: LoopSettings,
     obs_dim = env.observation_space.shape[0]
     act_dim = env.action_space.shape[0]
     model = instantiate(cfg.model.ensemble, obs_dim=obs_dim, act_dim=act_dim).to(device)
-    trainer = instantiate(cfg.model.trainer, model=model, bf16=precision.model_train)
+    trainer = instantiate(cfg.model.trainer, model=model, bf16=precision.model_train,
+                          holdout_row_multiple=HOLDOUT_ROW_MULTIPLE if settings.row_padding else 1)
     agent = instantiate(cfg.agent, obs_dim=obs_dim, act_dim=act_dim,
                         action_low=env.action_space.low, action_high=env.action_space.high,
                         bf16=precision.sac, device=device)

@@ -34,6 +34,19 @@ def test_every_env_composes_and_builds(make_cfg, env):
     c.eval_env.close()
 
 
+def test_row_padding_reaches_the_rollouts_and_the_holdout_checks(make_cfg):
+    from mbpo.model_training import HOLDOUT_ROW_MULTIPLE
+
+    for padding, holdout_rows in (("false", 1), ("true", HOLDOUT_ROW_MULTIPLE)):
+        cfg = make_cfg("experiment=debug", f"row_padding={padding}")
+        settings = loop_settings(cfg)
+        c = build(cfg, torch.device("cpu"), settings)
+        assert settings.row_padding == (padding == "true")
+        assert c.trainer.holdout_row_multiple == holdout_rows
+        c.env.close()
+        c.eval_env.close()
+
+
 @pytest.mark.parametrize("env", options("env"))
 @pytest.mark.parametrize("rollout", options("rollout"))
 @pytest.mark.parametrize("model", options("model"))

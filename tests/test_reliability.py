@@ -124,8 +124,16 @@ def test_model_fit_with_non_finite_loss_rolls_back():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
 
 
-def test_memory_stays_bounded_over_a_run(make_cfg, tmp_path):
-    """Resident memory after N and 3N steps (model buffer full by N) differs by < 30 MiB."""
+@pytest.mark.parametrize("backend", [
+    pytest.param([], id="default"),
+    pytest.param(["precision=fp32", "fp32_matmul=onednn", "row_padding=true"], id="fp32-onednn",
+                 marks=pytest.mark.skipif(not fp32_matmul.available(),
+                                          reason="oneDNN's fp32 switch has no effect here")),
+])
+def test_memory_stays_bounded_over_a_run(make_cfg, tmp_path, backend):
+    """Resident memory after N and 3N steps (model buffer full by N) differs by < 30 MiB;
+    also with every fp32 matmul through oneDNN, which caches a primitive per matmul shape
+    (without row_padding that variant grew by 59 MiB)."""
     from mbpo import loop
 
     rss_at = {}
@@ -138,7 +146,7 @@ def test_memory_stays_bounded_over_a_run(make_cfg, tmp_path):
     loop.evaluate_policy = spy
     try:
         cfg = make_cfg("env=hopper", "experiment=debug", "total_steps=1500", "eval_every=500",
-                       "model_train_freq=50", "rollout=fixed", "rollout.h=3")
+                       "model_train_freq=50", "rollout=fixed", "rollout.h=3", *backend)
         train(cfg, tmp_path, console=False)
     finally:
         loop.evaluate_policy = original

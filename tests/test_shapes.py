@@ -20,7 +20,7 @@ def test_pad_rows_appends_zero_rows_up_to_a_multiple():
     assert pad_rows(x, 5) is x
 
 
-def test_padded_rollout_step_equals_the_unpadded_one(monkeypatch):
+def test_padded_rollout_step_equals_the_unpadded_one():
     """Padding reaches only the networks: the same seed gives the same actions, transitions
     and uncertainty, row for row, as a step on the exact rows."""
     torch.manual_seed(0)
@@ -28,27 +28,26 @@ def test_padded_rollout_step_equals_the_unpadded_one(monkeypatch):
     actor = Actor(OBS, ACT, 16, 2, np.full(ACT, -1.0), np.full(ACT, 1.0))
     obs = torch.randn(37, OBS)
     steps = []
-    for multiple in (64, 1):
-        monkeypatch.setattr(rollout, "ROW_MULTIPLE", multiple)
+    for multiple in (rollout.ROW_MULTIPLE, 1):
         torch.manual_seed(1)
-        steps.append(rollout.model_step(model, actor, obs))
+        steps.append(rollout.model_step(model, actor, obs, row_multiple=multiple))
     for padded, exact in zip(*steps):
         assert padded.shape == exact.shape
         torch.testing.assert_close(padded, exact, rtol=1e-5, atol=1e-6)
 
 
-def fit(monkeypatch, holdout_multiple=256, n=203):
-    monkeypatch.setattr(model_training, "HOLDOUT_ROW_MULTIPLE", holdout_multiple)
+def fit(holdout_multiple, n=203):
     torch.manual_seed(0)
     model = GaussianEnsemble(OBS, ACT, ensemble_size=3, num_elites=2, hidden_size=8, num_layers=1)
-    trainer = EnsembleTrainer(model, batch_size=32, weight_decays=[0.0, 0.0], max_epochs=2)
+    trainer = EnsembleTrainer(model, batch_size=32, weight_decays=[0.0, 0.0], max_epochs=2,
+                              holdout_row_multiple=holdout_multiple)
     obs, act = torch.randn(n, OBS), torch.randn(n, ACT)
     metrics = trainer.fit(obs, act, obs.sum(-1), obs + 0.1 * act.sum(-1, keepdim=True))
     return metrics, model
 
 
-def test_padded_holdout_check_equals_the_unpadded_one(monkeypatch):
-    padded, padded_model = fit(monkeypatch, holdout_multiple=256)
-    exact, exact_model = fit(monkeypatch, holdout_multiple=1)
+def test_padded_holdout_check_equals_the_unpadded_one():
+    padded, padded_model = fit(model_training.HOLDOUT_ROW_MULTIPLE)
+    exact, exact_model = fit(1)
     assert np.isclose(padded["holdout_mse"], exact["holdout_mse"], rtol=1e-6, atol=0)
     assert torch.equal(padded_model.elite_idx, exact_model.elite_idx)
