@@ -150,10 +150,11 @@ def table(env: str, suite: Suite, runs: list[Run]) -> str:
     head += ["mean eval return over the run (AUC)", "mean H", "mean realised length",
              "wall time / run (min)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    not_run = []
     for schedule in groups_of(suite, runs):
         group = [r for r in runs if r.env == env and r.schedule == schedule]
-        if not group:
-            lines.append(f"| {schedule} | not started |" + " - |" * (len(head) - 2))
+        if not group:  # a part of the suite not launched yet, or left out on purpose
+            not_run.append(schedule)
             continue
         finished = [r for r in group if r.summary is not None]
         cells = [schedule, f"{len(finished)}/{len(group)}"]
@@ -169,6 +170,8 @@ def table(env: str, suite: Suite, runs: list[Run]) -> str:
                   f"{mean_of(group, 'rollout/mean_length'):.2f}",
                   f"{np.mean(walls):.1f}" if walls else "-"]
         lines.append("| " + " | ".join(cells) + " |")
+    if not_run:
+        lines += ["", f"Not run in this directory: {', '.join(not_run)}."]
     anchors = ANCHORS.get(env, {})
     if anchors:
         lines.append("")

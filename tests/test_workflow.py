@@ -85,6 +85,7 @@ def test_learning_suite_runs_every_schedule_reports_and_skips_finished_runs(tmp_
     table = (tmp_path / "results.md").read_text()
     for schedule in ("fixed", "linear", "adaptive", "masked"):
         assert f"| {schedule} | 1/1 |" in table
+    assert "Not run" not in table
     for name in ("return.png", "horizon.png"):
         assert (tmp_path / name).stat().st_size > 10_000
     again = cli(*args)  # a re-launched suite does no work for finished runs
