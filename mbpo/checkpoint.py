@@ -28,9 +28,10 @@ from mbpo.loop import Components, LoopState
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT_VERSION = 2  # 2: one optimiser for the whole SAC update
-RESUMABLE_OVERRIDES = ("resume", "threads", "device", "fp32_matmul", "total_steps", "checkpoint_every",
-                       "log_every", "eval_episodes")
-"""Settings a resumed run may change without changing what the run is."""
+RESUMABLE_OVERRIDES = ("resume", "threads", "device", "fp32_matmul", "row_padding", "total_steps",
+                       "checkpoint_every", "log_every", "eval_episodes")
+"""Settings a resumed run may change without changing what the run is (and the fingerprint
+of runs from before a setting existed stays theirs)."""
 
 
 class CheckpointError(RuntimeError):

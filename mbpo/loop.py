@@ -121,11 +121,11 @@ def model_phase(c: Components, s: LoopSettings, state: LoopState, log: RunLogger
     start = c.real_buffer.sample_obs(s.rollout_batch_size)
     rows = ROW_MULTIPLE if s.row_padding else 1
     first = first_step(c.model, c.agent.actor, start, s.rollout_chunk_size, c.precision.rollout,
-                       rows)
+                       row_multiple=rows)
     plan = c.schedule.plan((state.t - s.init_steps) // s.epoch_length, first.var)
     c.model_buffer.set_capacity(s.model_buffer_capacity(plan.horizon))
     stats = rollout_model(c.model, c.agent.actor, first, plan, c.terminated_fn, c.model_buffer,
-                          s.rollout_chunk_size, c.precision.rollout, rows)
+                          s.rollout_chunk_size, c.precision.rollout, row_multiple=rows)
     timers["rollout_s"] += time.perf_counter() - tic
     state.horizon, state.uncertainty = plan.horizon, float(first.var.mean())
     state.horizons.append(plan.horizon)

@@ -8,8 +8,8 @@ of a small Hopper run with no end in sight; with their rows padded it grows far 
 (README, Performance). The padding rows are zeros, seen only by the networks, and sliced
 off. Ten seeded runs logged the same numbers to the last bit with and without it
 (docs/results/shapes-check), so it is on by default (`row_padding`); fp32 MKL sums may
-still round differently at about 1e-10 with more rows. An epoch's last
-minibatch still has any row count: filling it up would change what the model trains on.
+still round differently, by about 1e-10, with more rows. An epoch's last minibatch still
+has any row count: filling it up would change what the model trains on.
 """
 
 from __future__ import annotations

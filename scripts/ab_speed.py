@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import re
 import subprocess
 import sys
@@ -50,6 +51,13 @@ def import_revision(rev: str, into: Path) -> object:
     return importlib.import_module("mbpo_ref")
 
 
+def padding(fn: Callable, name: str, module, constant: str) -> dict[str, int]:
+    """The keyword that pads rows as a default run does (row_padding), where `fn` takes one:
+    revisions before it had the padding as a module constant, or none."""
+    accepts = name in inspect.signature(fn).parameters
+    return {name: getattr(module, constant)} if accepts else {}
+
+
 def cases(pkg: str, bf16: bool) -> dict[str, Callable[[], None]]:
     """The timed calls, built from package `pkg` (mbpo or mbpo_ref) with seed 0."""
     buffer = importlib.import_module(f"{pkg}.buffer")
@@ -65,16 +73,20 @@ def cases(pkg: str, bf16: bool) -> dict[str, Callable[[], None]]:
                          torch.randn(256, OBS), torch.zeros(256))
     agents = {h: sac.SAC(OBS, ACT, low, high, hidden_size=h, bf16=bf16) for h in (256, 512)}
     model = ensemble.GaussianEnsemble(OBS, ACT)
-    trainer = training.EnsembleTrainer(model, max_epochs=1, patience=100, bf16=bf16)
+    trainer = training.EnsembleTrainer(
+        model, max_epochs=1, patience=100, bf16=bf16,
+        **padding(training.EnsembleTrainer, "holdout_row_multiple", training, "HOLDOUT_ROW_MULTIPLE"))
     n = 10_000
     data = (torch.randn(n, OBS), torch.rand(n, ACT) * 2 - 1, torch.randn(n), torch.randn(n, OBS))
     start = torch.randn(20_000, OBS)
     pool = buffer.TransitionBuffer(OBS, ACT, 20_000 * 5, torch.device("cpu"))
 
+    rows = padding(rollout.rollout_model, "row_multiple", rollout, "ROW_MULTIPLE")
+
     def rollout_phase() -> None:
-        first = rollout.first_step(model, agents[256].actor, start, 2048, bf16)
+        first = rollout.first_step(model, agents[256].actor, start, 2048, bf16, **rows)
         rollout.rollout_model(model, agents[256].actor, first, schedules.RolloutPlan(5),
-                              envs.never_rule(), pool, 2048, bf16)
+                              envs.never_rule(), pool, 2048, bf16, **rows)
 
     # A fifth of the samples end at each step, at random: each phase leaves chunks of new row
     # counts, as terminations do in a run (so the matmul shapes vary from phase to phase).
@@ -82,9 +94,9 @@ def cases(pkg: str, bf16: bool) -> dict[str, Callable[[], None]]:
         return torch.rand(next_obs.shape[0]) < 0.2
 
     def terminating_rollout_phase() -> None:
-        first = rollout.first_step(model, agents[256].actor, start, 2048, bf16)
+        first = rollout.first_step(model, agents[256].actor, start, 2048, bf16, **rows)
         rollout.rollout_model(model, agents[256].actor, first, schedules.RolloutPlan(5),
-                              fifth_ends, pool, 2048, bf16)
+                              fifth_ends, pool, 2048, bf16, **rows)
 
     def sac_updates(agent) -> Callable[[], None]:
         return lambda: [agent.update(batch) for _ in range(20)]  # one env step's G

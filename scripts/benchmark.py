@@ -47,9 +47,9 @@ from mbpo.allocator import keep_freed_memory
 from mbpo.buffer import Batch, TransitionBuffer
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.envs import make_env, never_rule
-from mbpo.model_training import EnsembleTrainer
+from mbpo.model_training import HOLDOUT_ROW_MULTIPLE, EnsembleTrainer
 from mbpo.precision import resolve_precision
-from mbpo.rollout import first_step, model_step, rollout_model
+from mbpo.rollout import ROW_MULTIPLE, first_step, model_step, rollout_model
 from mbpo.sac import SAC
 from mbpo.schedules import RolloutPlan
 
@@ -119,8 +119,10 @@ def bench_rollouts(device, quick) -> list[dict]:
         plan = RolloutPlan(horizon)
         for bf16 in (False, True):
             def run(bf16=bf16):
-                first = first_step(model, agent.actor, start, chunk, bf16)
-                rollout_model(model, agent.actor, first, plan, never_rule(), buffer, chunk, bf16)
+                # Padded as a default run pads (row_padding); only a last chunk is affected.
+                first = first_step(model, agent.actor, start, chunk, bf16, ROW_MULTIPLE)
+                rollout_model(model, agent.actor, first, plan, never_rule(), buffer, chunk, bf16,
+                              ROW_MULTIPLE)
                 sync(device)
             def one_step(bf16=bf16):
                 model_step(model, agent.actor, start[:chunk], bf16)
@@ -181,7 +183,8 @@ def bench_model_training(device, quick) -> list[dict]:
     rows = []
     for bf16 in (False, True):
         model = GaussianEnsemble(OBS, ACT).to(device)
-        trainer = EnsembleTrainer(model, max_epochs=1 if quick else 2, patience=100, bf16=bf16)
+        trainer = EnsembleTrainer(model, max_epochs=1 if quick else 2, patience=100, bf16=bf16,
+                                  holdout_row_multiple=HOLDOUT_ROW_MULTIPLE)
         n = data[0].shape[0]
         n_train = n - min(int(0.2 * n), 5000)
         inputs = torch.cat([data[0], data[1]], -1)
@@ -225,7 +228,7 @@ def bench_model_training(device, quick) -> list[dict]:
     for n in ((5_000,) if quick else (10_000, 50_000)):
         for bf16 in (False, True):
             model = GaussianEnsemble(OBS, ACT).to(device)
-            trainer = EnsembleTrainer(model, bf16=bf16)
+            trainer = EnsembleTrainer(model, bf16=bf16, holdout_row_multiple=HOLDOUT_ROW_MULTIPLE)
             start = time.perf_counter()
             metrics = trainer.fit(*(t[:n] for t in data))
             rows.append({"name": f"model fit to early stop ({n // 1000}k)",

@@ -34,17 +34,33 @@ def test_every_env_composes_and_builds(make_cfg, env):
     c.eval_env.close()
 
 
-def test_row_padding_reaches_the_rollouts_and_the_holdout_checks(make_cfg):
+def test_row_padding_reaches_the_rollouts_and_the_holdout_checks(make_cfg, tmp_path, monkeypatch):
+    from mbpo import loop
     from mbpo.model_training import HOLDOUT_ROW_MULTIPLE
+    from mbpo.rollout import ROW_MULTIPLE
+    from mbpo.train import train
 
-    for padding, holdout_rows in (("false", 1), ("true", HOLDOUT_ROW_MULTIPLE)):
-        cfg = make_cfg("experiment=debug", f"row_padding={padding}")
+    seen = []  # the row multiple of every rollout call a run makes
+
+    def spying_on(original):
+        def spy(*args, **kwargs):
+            seen.append(kwargs["row_multiple"])
+            return original(*args, **kwargs)
+        return spy
+
+    for name in ("first_step", "rollout_model"):
+        monkeypatch.setattr(loop, name, spying_on(getattr(loop, name)))
+    for padding, rollout_rows, holdout_rows in (("false", 1, 1),
+                                                ("true", ROW_MULTIPLE, HOLDOUT_ROW_MULTIPLE)):
+        cfg = make_cfg("experiment=debug", "total_steps=200", f"row_padding={padding}")
         settings = loop_settings(cfg)
         c = build(cfg, torch.device("cpu"), settings)
-        assert settings.row_padding == (padding == "true")
         assert c.trainer.holdout_row_multiple == holdout_rows
         c.env.close()
         c.eval_env.close()
+        seen.clear()
+        train(cfg, tmp_path / padding, console=False)
+        assert seen and set(seen) == {rollout_rows}
 
 
 @pytest.mark.parametrize("env", options("env"))

@@ -62,6 +62,8 @@ def test_bad_backend_is_refused_before_any_work(make_cfg):
         make_cfg("fp32_matmul=fast")
 
 
-def test_switching_backend_keeps_a_run_resumable(make_cfg):
+def test_switching_backend_or_row_padding_keeps_a_run_resumable(make_cfg):
     assert (config_fingerprint(make_cfg("fp32_matmul=onednn"))
             == config_fingerprint(make_cfg("fp32_matmul=mkl")))
+    assert (config_fingerprint(make_cfg("row_padding=false"))
+            == config_fingerprint(make_cfg("row_padding=true")))
