@@ -48,8 +48,8 @@ class RunConfig:
     fp32_matmul: Fp32Matmul = Fp32Matmul.mkl
     """CPU backend of the fp32 matmuls: mkl (PyTorch's default), or auto / onednn (oneDNN
     where a start-up probe shows it stays fp32, else MKL; 1.2-1.8x per fp32 SAC update on
-    an AMD Zen 5). Not the default: in a 10-seed check of bf16 runs it solved 3 seeds where
-    MKL solved 7, not a significant gap (p 0.18-0.20) but not cleared (docs/results/shapes-check)."""
+    an AMD Zen 5). Not the default: it buys bf16 runs little; in their 20-seed check the gap
+    to MKL was noise (p = 0.27; docs/results/shapes-check)."""
     row_padding: bool = True
     """Pad the rows of rollout steps (to multiples of 64) and holdout checks (256) with
     zero rows, sliced off: oneDNN, which runs every bf16 matmul on a CPU, caches a primitive
