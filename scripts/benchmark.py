@@ -25,9 +25,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import ctypes
-import ctypes.util
-import gc
 import json
 import resource
 import tempfile
@@ -43,7 +40,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from mbpo import fp32_matmul
-from mbpo.allocator import keep_freed_memory
+from mbpo.allocator import keep_freed_memory, reset_peak_rss
 from mbpo.buffer import Batch, TransitionBuffer
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.envs import make_env, never_rule
@@ -268,19 +265,6 @@ LOOP_PRECISIONS = {  # row label -> overrides; auto is fp32 until a check clears
 }
 
 
-def start_peak_rss_count() -> str:
-    """Free what earlier sections left (gc, then glibc's malloc_trim: the tuned allocator
-    keeps freed memory) and reset the kernel's peak-RSS mark (Linux), so that the next peak
-    is one loop run's own, as in a training process. Returns what the peak will cover."""
-    gc.collect()
-    try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-        Path("/proc/self/clear_refs").write_text("5")
-    except (OSError, AttributeError):
-        return "the benchmark process so far"
-    return "this loop run"
-
-
 def bench_loop(device, quick, label: str) -> list[dict]:
     from hydra import compose, initialize_config_dir
 
@@ -313,7 +297,9 @@ def bench_loop(device, quick, label: str) -> list[dict]:
         # Seeded as a training run is: the same data and the same fits (so the same
         # early-stopping epochs) in every benchmark run, whose windows then differ in speed only.
         seed_everything(cfg.seed)
-        rss_scope = start_peak_rss_count()
+        # The loop run's own peak, as in a training process, not earlier sections'.
+        rss_scope = ("this loop run" if reset_peak_rss(release_freed=True)
+                     else "the benchmark process so far")
         components = build(cfg, device, settings, precision)
         state = start_state(components, cfg.seed)
         with tempfile.TemporaryDirectory() as tmp:

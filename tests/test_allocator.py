@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from mbpo.allocator import keep_freed_memory
+from mbpo.allocator import keep_freed_memory, reset_peak_rss
 from mbpo.buffer import TransitionBuffer
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.envs import never_rule
@@ -33,3 +33,16 @@ def test_a_rollout_phase_stops_page_faulting_once_freed_memory_is_kept():
     faults_of_one_phase()  # the heap grows to the phase's working size once
     faults_of_one_phase()
     assert faults_of_one_phase() < 5000  # ~0 in steady state; glibc defaults: 30-46k
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc/self/clear_refs")
+def test_reset_peak_rss_forgets_an_earlier_peak():
+    """A measurement after the reset sees its own peak, not a freed 256 MiB one's."""
+    def peak_mib() -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    block = np.ones(256 << 17)  # 256 MiB of float64, touched
+    with_block = peak_mib()
+    del block
+    assert reset_peak_rss(release_freed=True)
+    assert peak_mib() < with_block - 200

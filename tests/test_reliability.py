@@ -1,13 +1,13 @@
 """Bad input fails early and names the field; non-finite numbers never reach the networks."""
 
 import resource
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from mbpo import fp32_matmul
+from mbpo.allocator import reset_peak_rss
 from mbpo.buffer import Batch
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.model_training import EnsembleTrainer
@@ -137,10 +137,7 @@ def test_memory_stays_bounded_over_a_run(make_cfg, tmp_path, backend):
     (without row_padding that variant grew by 58 MiB)."""
     from mbpo import loop
 
-    try:  # peak RSS is the process's: start a new count, so earlier tests' peaks hide nothing
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
+    reset_peak_rss()  # peak RSS is the process's: earlier tests' peaks must hide nothing
 
     rss_at = {}
     original = loop.evaluate_policy
