@@ -38,11 +38,20 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used: unreadable, truncated, or from another run."""
 
 
+ADDED_SETTINGS = {("agent", "update_order"): "critic_first"}
+"""Settings that change what a run computes, added after runs existed, with the value every
+run before them had. At that value they leave the fingerprint out, so older checkpoints and
+finished runs stay resumable; any other value changes it."""
+
+
 def config_fingerprint(cfg: DictConfig) -> str:
     """Hash of the resolved config, minus the settings a resume may change."""
     resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     for key in RESUMABLE_OVERRIDES:
         resolved.pop(key, None)
+    for (group, key), before in ADDED_SETTINGS.items():
+        if isinstance(resolved.get(group), dict) and resolved[group].get(key) == before:
+            del resolved[group][key]
     return hashlib.sha256(repr(sorted(resolved.items())).encode()).hexdigest()[:16]
 
 

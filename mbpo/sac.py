@@ -2,11 +2,14 @@
 
 Tanh-squashed Gaussian policy with the exact log-prob correction, twin Q fused into one
 two-member ensemble network, Polyak-averaged targets, automatic entropy tuning.
-An update steps the critic first, then the actor and the temperature together on the
-updated critic (one backward and one fused Adam for the pair: the actor reads the critic
-through detached weights). `update` makes no host sync: it returns detached metric
-tensors (only the loop turns them into numbers), and a step with a non-finite loss is
-skipped on the device, by fused Adam's `found_inf` flag.
+By default (`update_order=critic_first`) an update steps the critic first, then the actor
+and the temperature together on the updated critic (one backward and one fused Adam for the
+pair: the actor reads the critic through detached weights). `simultaneous` computes all three
+losses from the same parameters and takes one backward, as MBPO's TF code does (its critic,
+policy and temperature ops run in one `session.run`): fewer, larger steps per update.
+`update` makes no host sync: it returns detached metric tensors (only the loop turns them
+into numbers), and a step with a non-finite loss is skipped on the device, by fused Adam's
+`found_inf` flag.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from mbpo.optim import adam_step, clear_grads, fused_adam, load_adam_state
 from mbpo.precision import autocast
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+UPDATE_ORDERS = ("critic_first", "simultaneous")
 
 
 def mlp(in_dim: int, out_dim: int, hidden_size: int, num_layers: int) -> nn.Sequential:
@@ -99,7 +103,8 @@ class SAC(nn.Module):
                  lr: float = 3e-4, gamma: float = 0.99, tau: float = 0.005,
                  batch_size: int = 256, init_alpha: float = 1.0,
                  target_entropy: float | None = None, compile_losses: bool = False,
-                 bf16: bool = False, device: torch.device | str = "cpu"):
+                 update_order: str = "critic_first", bf16: bool = False,
+                 device: torch.device | str = "cpu"):
         super().__init__()
         if not 0.0 <= gamma < 1.0:
             raise ValueError(f"agent.gamma must be in [0, 1), got {gamma}")
@@ -109,7 +114,11 @@ class SAC(nn.Module):
             raise ValueError(f"agent.batch_size must be >= 1, got {batch_size}")
         if init_alpha <= 0:
             raise ValueError(f"agent.init_alpha must be > 0, got {init_alpha}")
+        if update_order not in UPDATE_ORDERS:
+            raise ValueError(f"agent.update_order must be one of {', '.join(UPDATE_ORDERS)}, "
+                             f"got {update_order!r}")
         self.gamma, self.tau, self.batch_size, self.bf16 = gamma, tau, batch_size, bf16
+        self.update_order = update_order
         self.target_entropy = float(-act_dim if target_entropy is None else target_entropy)
         self.actor = Actor(obs_dim, act_dim, hidden_size, num_layers, action_low, action_high)
         self.critic = TwinCritic(obs_dim, act_dim, hidden_size, num_layers)
@@ -185,28 +194,47 @@ class SAC(nn.Module):
         nothing (networks, optimiser states, targets) and `applied` is 0 in the metrics,
         whose other values are then 0; decided on the device, with no host sync."""
         alpha = self.log_alpha.exp().detach()
-        # Separate autocast regions per loss: autocast caches bf16 weight copies until it
-        # exits, and the critic's weights change between the two losses.
-        critic_loss, q = self.critic_loss(batch, alpha)
-        critic_ok = torch.isfinite(critic_loss)
-        clear_grads(self.critic_opt)
-        critic_loss.backward()
-        adam_step(self.critic_opt, critic_ok)
+        if self.update_order == "simultaneous":
+            # One autocast region: the critic's bf16 weight copies are made once for both
+            # losses, which read the same weights here.
+            with autocast(self.log_alpha.device, self.bf16):
+                critic_loss, q = self.critic_loss(batch, alpha)
+                actor_loss, alpha_loss, logp = self.actor_loss(batch.obs, alpha)
+            critic_ok = torch.isfinite(critic_loss)
+            ok = critic_ok & torch.isfinite(actor_loss + alpha_loss)
+            clear_grads(self.critic_opt)
+            clear_grads(self.actor_opt)
+            # Each parameter gets exactly its own loss's gradient (see actor_loss), so a
+            # non-finite actor loss leaves the critic's finite and its step goes ahead, as
+            # in the other order.
+            (critic_loss + actor_loss + alpha_loss).backward()
+            adam_step(self.critic_opt, critic_ok)
+            adam_step(self.actor_opt, ok)
+        else:
+            # Separate autocast regions per loss: autocast caches bf16 weight copies until
+            # it exits, and the critic's weights change between the two losses.
+            critic_loss, q = self.critic_loss(batch, alpha)
+            critic_ok = torch.isfinite(critic_loss)
+            clear_grads(self.critic_opt)
+            critic_loss.backward()
+            adam_step(self.critic_opt, critic_ok)
 
-        actor_loss, alpha_loss, logp = self.actor_loss(batch.obs, alpha)
-        ok = critic_ok & torch.isfinite(actor_loss + alpha_loss)
-        clear_grads(self.actor_opt)
-        (actor_loss + alpha_loss).backward()
-        adam_step(self.actor_opt, ok)
+            actor_loss, alpha_loss, logp = self.actor_loss(batch.obs, alpha)
+            ok = critic_ok & torch.isfinite(actor_loss + alpha_loss)
+            clear_grads(self.actor_opt)
+            (actor_loss + alpha_loss).backward()
+            adam_step(self.actor_opt, ok)
+        return self.finish_update(ok, critic_loss, actor_loss, alpha, logp, q)
 
-        with torch.no_grad():
-            targets = list(self.critic_target.parameters())
-            weight = self.tau * ok  # 0 for a skipped step: the targets stay where they are
-            torch._foreach_lerp_(targets, list(self.critic.parameters()),
-                                 [weight] * len(targets))
-            self.skipped += ~ok
-            metrics = {"critic_loss": critic_loss, "actor_loss": actor_loss, "alpha": alpha,
-                       "entropy": -logp.mean(), "q_mean": q.mean(), "q_abs_max": q.abs().max()}
-            values = torch.where(ok, torch.stack(list(metrics.values())).detach(), 0.0)
-            return {"applied": ok.float(), **dict(zip(metrics, values.unbind()))}
-
+    @torch.no_grad()
+    def finish_update(self, ok: Tensor, critic_loss: Tensor, actor_loss: Tensor,
+                      alpha: Tensor, logp: Tensor, q: Tensor) -> dict[str, Tensor]:
+        """Polyak step of the targets (none for a skipped update) and the metrics."""
+        targets = list(self.critic_target.parameters())
+        weight = self.tau * ok  # 0 for a skipped step: the targets stay where they are
+        torch._foreach_lerp_(targets, list(self.critic.parameters()), [weight] * len(targets))
+        self.skipped += ~ok
+        metrics = {"critic_loss": critic_loss, "actor_loss": actor_loss, "alpha": alpha,
+                   "entropy": -logp.mean(), "q_mean": q.mean(), "q_abs_max": q.abs().max()}
+        values = torch.where(ok, torch.stack(list(metrics.values())).detach(), 0.0)
+        return {"applied": ok.float(), **dict(zip(metrics, values.unbind()))}

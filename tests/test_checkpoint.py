@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import open_dict
 
 from mbpo.checkpoint import (
     CHECKPOINT_NAME,
@@ -208,3 +209,13 @@ def test_rng_state_holds_the_run_gpu_only(monkeypatch):
         assert restored.pop() is states[expected], device
     restore_rng({**state, "cuda": saved}, torch.device("cuda"))
     assert restored.pop() is saved
+
+
+def test_a_setting_added_later_keeps_older_runs_fingerprints_at_its_old_value(make_cfg):
+    """Runs from before agent.update_order existed ran critic_first: still resumable."""
+    older = make_cfg()
+    with open_dict(older):
+        del older.agent.update_order
+    assert config_fingerprint(make_cfg()) == config_fingerprint(older)
+    assert (config_fingerprint(make_cfg("agent.update_order=simultaneous"))
+            != config_fingerprint(older))

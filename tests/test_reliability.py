@@ -11,7 +11,7 @@ from mbpo.allocator import reset_peak_rss
 from mbpo.buffer import Batch
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.model_training import EnsembleTrainer
-from mbpo.sac import SAC
+from mbpo.sac import SAC, UPDATE_ORDERS
 from mbpo.train import ConfigError, train
 
 BAD_FIELDS = [
@@ -38,6 +38,7 @@ BAD_FIELDS = [
     (["init_steps=0"], "init_steps"),
     (["agent.gamma=1.0"], "agent.gamma"),
     (["model.trainer.holdout_ratio=0"], "model.trainer.holdout_ratio"),
+    (["agent.update_order=both"], "agent.update_order"),
 ]
 
 
@@ -65,9 +66,11 @@ def finite_batch() -> Batch:
                  torch.zeros(8))
 
 
-def test_non_finite_sac_loss_skips_the_whole_step_and_counts_it():
+@pytest.mark.parametrize("update_order", UPDATE_ORDERS)
+def test_non_finite_sac_loss_skips_the_whole_step_and_counts_it(update_order):
     torch.manual_seed(0)
-    agent = SAC(3, 2, np.full(2, -1.0), np.full(2, 1.0), hidden_size=16)
+    agent = SAC(3, 2, np.full(2, -1.0), np.full(2, 1.0), hidden_size=16,
+                update_order=update_order)
     agent.update(finite_batch())  # optimiser state exists from here on
     before = everything(agent)
     bad = finite_batch()._replace(rew=torch.full((8,), float("nan")))
@@ -94,10 +97,12 @@ def test_the_skip_count_survives_a_checkpoint_and_older_ones_still_load():
     assert fresh.skipped_updates == 0
 
 
-def test_non_finite_actor_loss_keeps_the_critic_step_only():
+@pytest.mark.parametrize("update_order", UPDATE_ORDERS)
+def test_non_finite_actor_loss_keeps_the_critic_step_only(update_order):
     """As before the device-side skip: the critic steps; actor, alpha and targets do not."""
     torch.manual_seed(0)
-    agent = SAC(3, 2, np.full(2, -1.0), np.full(2, 1.0), hidden_size=16)
+    agent = SAC(3, 2, np.full(2, -1.0), np.full(2, 1.0), hidden_size=16,
+                update_order=update_order)
     agent.update(finite_batch())
     before = everything(agent)
     actor_loss = agent.actor_loss

@@ -1,10 +1,12 @@
 import copy
 
 import numpy as np
+import pytest
 import torch
 
 from mbpo.buffer import Batch
-from mbpo.sac import SAC
+from mbpo.optim import adam_step
+from mbpo.sac import SAC, UPDATE_ORDERS
 
 
 def make_agent(**kw):
@@ -89,7 +91,45 @@ def test_terminated_transitions_do_not_bootstrap():
     assert torch.allclose(agent.update(batch)["critic_loss"], expected_loss, atol=1e-5)
 
 
-def test_update_makes_no_host_sync():
+def test_simultaneous_order_steps_the_critic_as_before_and_the_actor_on_the_old_critic():
+    torch.manual_seed(0)
+    base = make_agent()
+    base.update(random_batch())  # optimiser state exists from here on
+    batch = random_batch()
+    first, simultaneous, reference = (copy.deepcopy(base) for _ in range(3))
+    simultaneous.update_order = "simultaneous"
+    for agent in (first, simultaneous):
+        torch.manual_seed(1)  # the same policy noise in every update
+        agent.update(batch)
+    # The critic's step does not depend on the order: the same, bit for bit.
+    assert all(torch.equal(a, b) for a, b in zip(first.critic.parameters(),
+                                                 simultaneous.critic.parameters()))
+    # The actor and temperature step against the critic from before the update.
+    torch.manual_seed(1)
+    alpha = reference.log_alpha.exp().detach()
+    reference.critic_loss(batch, alpha)  # draws the next actions' noise first, as update does
+    actor_loss, alpha_loss, _ = reference.actor_loss(batch.obs, alpha)
+    (actor_loss + alpha_loss).backward()
+    adam_step(reference.actor_opt)
+    actor = lambda agent: [*agent.actor.parameters(), agent.log_alpha]  # noqa: E731
+    assert all(torch.allclose(a, b, atol=1e-7, rtol=0)
+               for a, b in zip(actor(simultaneous), actor(reference)))
+    # ... which is not what the critic-first order gives (else this test proves nothing).
+    assert not all(torch.allclose(a, b, atol=1e-7, rtol=0)
+                   for a, b in zip(actor(first), actor(reference)))
+    # The targets move towards the updated critic in both orders.
+    assert all(torch.equal(a, b) for a, b in zip(first.critic_target.parameters(),
+                                                 simultaneous.critic_target.parameters()))
+
+
+def test_unknown_update_order_is_refused_naming_the_field():
+    with pytest.raises(ValueError, match="agent.update_order must be one of critic_first, "
+                                         "simultaneous, got 'both'"):
+        make_agent(update_order="both")
+
+
+@pytest.mark.parametrize("update_order", UPDATE_ORDERS)
+def test_update_makes_no_host_sync(update_order):
     """DESIGN.md section 7: no host sync inside the G-updates loop (a GPU would stall)."""
     from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -101,7 +141,7 @@ def test_update_makes_no_host_sync():
                 SyncCounter.syncs += 1
             return func(*args, **(kwargs or {}))
 
-    agent = make_agent()
+    agent = make_agent(update_order=update_order)
     agent.update(random_batch())
     with SyncCounter():
         agent.update(random_batch())
