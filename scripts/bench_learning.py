@@ -139,6 +139,13 @@ def groups_of(suite: Suite, runs: list[Run]) -> list[str]:
     return list(suite.schedules) + found
 
 
+def groups_ran(suite: Suite, runs: list[Run]) -> str:
+    """The groups this directory holds runs of, counted and named (a subset or ablation
+    run is not the whole suite)."""
+    ran = [g for g in groups_of(suite, runs) if any(r.schedule == g for r in runs)]
+    return f"{len(ran)} schedule{'s' * (len(ran) != 1)} ({', '.join(ran)})"
+
+
 def mean_of(runs: list[Run], tag: str) -> float:
     values = [np.mean([v for _, v in r.scalars[tag]]) for r in runs if r.scalars.get(tag)]
     return float(np.mean(values)) if values else float("nan")
@@ -282,7 +289,7 @@ def report(name: str, suite: Suite, out: Path, command: list[str]) -> Path:
         f"commit {code_commit()} on {machine()}, one torch thread per run; every invocation "
         f"that ran runs (date, commit, command, wall time) is in "
         f"[invocations.md](invocations.md)",
-        f"- {suite.seeds} seeds x {len(suite.schedules)} schedules, {suite.total_steps} env "
+        f"- {suite.seeds} seeds x {groups_ran(suite, runs)}, {suite.total_steps} env "
         f"steps; a cell counts only runs that reached its budget (n); the CI is the 95% "
         f"percentile bootstrap over seeds. Wall time: finished runs, loop time only.\n",
     ]

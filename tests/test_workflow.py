@@ -86,6 +86,7 @@ def test_learning_suite_runs_every_schedule_reports_and_skips_finished_runs(tmp_
     for schedule in ("fixed", "linear", "adaptive", "masked"):
         assert f"| {schedule} | 1/1 |" in table
     assert "Not run" not in table
+    assert "1 seeds x 4 schedules (" in table
     for name in ("return.png", "horizon.png"):
         assert (tmp_path / name).stat().st_size > 10_000
     again = cli(*args)  # a re-launched suite does no work for finished runs
@@ -95,4 +96,6 @@ def test_learning_suite_runs_every_schedule_reports_and_skips_finished_runs(tmp_
     # an ablation next to the suite: only the chosen schedule runs, as a group of its own
     cli(*args[:4], "--schedules", "adaptive", *args[4:], "rollout.beta=1")
     assert len([p for p in (tmp_path / "runs").iterdir() if p.is_dir()]) == 5
-    assert "| adaptive rollout.beta=1 | 1/1 |" in (tmp_path / "results.md").read_text()
+    table = (tmp_path / "results.md").read_text()
+    assert "| adaptive rollout.beta=1 | 1/1 |" in table
+    assert "x 5 schedules (" in table and ", adaptive rollout.beta=1)" in table
