@@ -14,10 +14,14 @@ from pathlib import Path
 
 import mbpo
 
+CODE_PATHS = ("mbpo", "conf", "scripts", "pyproject.toml")
+"""What a run or benchmark executes: an edit elsewhere (docs, results, tests) changes no
+figure, so it does not mark the commit dirty."""
+
 
 def code_commit() -> str:
     """Short commit of the checkout holding the imported `mbpo`, with `+dirty` when its
-    tracked files differ from that commit; `unknown` outside git."""
+    tracked code (CODE_PATHS) differs from that commit; `unknown` outside git."""
     root = Path(mbpo.__file__).resolve().parents[1]
 
     def git(*args: str) -> str:
@@ -26,7 +30,7 @@ def code_commit() -> str:
 
     try:
         commit = git("rev-parse", "--short", "HEAD")
-        dirty = git("status", "--porcelain", "--untracked-files=no")
+        dirty = git("status", "--porcelain", "--untracked-files=no", "--", *CODE_PATHS)
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("+dirty" if dirty else "")

@@ -33,6 +33,7 @@ def test_names_the_checkout_mbpo_comes_from_not_the_cwd_and_marks_edits(tmp_path
     (repo / "mbpo").mkdir(parents=True)
     elsewhere.mkdir()
     shutil.copy(ROOT / "mbpo" / "__init__.py", repo / "mbpo" / "__init__.py")
+    (repo / "README.md").write_text("docs\n")
     git(repo, "init", "-q")
     git(repo, "add", ".")
     git(repo, "commit", "-qm", "first")
@@ -40,6 +41,8 @@ def test_names_the_checkout_mbpo_comes_from_not_the_cwd_and_marks_edits(tmp_path
 
     assert commit_seen_from(elsewhere, repo) == head
     (repo / "untracked.txt").write_text("not code the run imported")
+    assert commit_seen_from(elsewhere, repo) == head
+    (repo / "README.md").write_text("docs, edited: no code the run executes\n")
     assert commit_seen_from(elsewhere, repo) == head
     with (repo / "mbpo" / "__init__.py").open("a") as f:
         f.write("# edited\n")
