@@ -1,0 +1,29 @@
+"""The seed-group comparison that pre-registered learning rules name."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from compare_suites import compare  # noqa: E402
+
+
+def test_identical_groups_are_not_told_apart():
+    auc = np.array([80.0, 120.0, 300.0, 95.0, 410.0])
+    solved = auc > 200
+    result = compare(auc, auc.copy(), solved, solved)
+    assert result.auc_diff == 0.0
+    assert result.auc_permutation_p == 1.0 and result.auc_mannwhitney_p == 1.0
+    assert result.solved_a == result.solved_b == 2 and result.solved_fisher_p == 1.0
+
+
+def test_a_clear_gap_is_significant_and_signed_b_minus_a():
+    rng = np.random.default_rng(0)
+    a = rng.normal(100.0, 10.0, 20)
+    b = rng.normal(300.0, 10.0, 20)
+    result = compare(a, b, np.zeros(20, bool), np.ones(20, bool))
+    assert 190 < result.auc_diff < 210
+    assert result.auc_permutation_p < 1e-3 and result.auc_mannwhitney_p < 1e-3
+    assert (result.solved_a, result.solved_b) == (0, 20) and result.solved_fisher_p < 1e-3
+    assert compare(b, a, np.ones(20, bool), np.zeros(20, bool)).auc_diff < -190
