@@ -32,26 +32,26 @@ RESUMABLE_OVERRIDES = ("resume", "threads", "device", "fp32_matmul", "row_paddin
                        "checkpoint_every", "log_every", "eval_episodes")
 """Settings a resumed run may change without changing what the run is (and the fingerprint
 of runs from before a setting existed stays theirs)."""
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used: unreadable, truncated, or from another run."""
-
-
 ADDED_SETTINGS = {("agent", "update_order"): "critic_first"}
 """Settings that change what a run computes, added after runs existed, with the value every
 run before them had. At that value they leave the fingerprint out, so older checkpoints and
 finished runs stay resumable; any other value changes it."""
 
 
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: unreadable, truncated, or from another run."""
+
+
 def config_fingerprint(cfg: DictConfig) -> str:
-    """Hash of the resolved config, minus the settings a resume may change."""
+    """Hash of the resolved config, minus the settings a resume may change and the
+    ADDED_SETTINGS at the value runs had before them."""
     resolved = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
     for key in RESUMABLE_OVERRIDES:
         resolved.pop(key, None)
     for (group, key), before in ADDED_SETTINGS.items():
-        if isinstance(resolved.get(group), dict) and resolved[group].get(key) == before:
-            del resolved[group][key]
+        settings = resolved.get(group)
+        if isinstance(settings, dict) and key in settings and settings[key] == before:
+            settings.pop(key)
     return hashlib.sha256(repr(sorted(resolved.items())).encode()).hexdigest()[:16]
 
 

@@ -6,7 +6,8 @@ By default (`update_order=critic_first`) an update steps the critic first, then 
 and the temperature together on the updated critic (one backward and one fused Adam for the
 pair: the actor reads the critic through detached weights). `simultaneous` computes all three
 losses from the same parameters and takes one backward, as MBPO's TF code does (its critic,
-policy and temperature ops run in one `session.run`): fewer, larger steps per update.
+policy and temperature ops run in one `session.run`): one backward instead of two, the
+same two Adam steps.
 `update` makes no host sync: it returns detached metric tensors (only the loop turns them
 into numbers), and a step with a non-finite loss is skipped on the device, by fused Adam's
 `found_inf` flag.
@@ -190,16 +191,17 @@ class SAC(nn.Module):
         self.actor_loss = torch.compile(self.actor_loss)
 
     def update(self, batch: Batch) -> dict[str, Tensor]:
-        """One SAC step. If the critic or the actor loss is not finite the step changes
-        nothing (networks, optimiser states, targets) and `applied` is 0 in the metrics,
-        whose other values are then 0; decided on the device, with no host sync."""
+        """One SAC step, decided on the device with no host sync. A non-finite critic loss
+        skips the whole step (networks, optimiser states, targets); a non-finite actor or
+        temperature loss skips the actor, alpha and the targets while the critic still
+        steps. Either way `applied` is 0 in the metrics, whose other values are then 0."""
         alpha = self.log_alpha.exp().detach()
         if self.update_order == "simultaneous":
-            # One autocast region: the critic's bf16 weight copies are made once for both
-            # losses, which read the same weights here.
-            with autocast(self.log_alpha.device, self.bf16):
-                critic_loss, q = self.critic_loss(batch, alpha)
-                actor_loss, alpha_loss, logp = self.actor_loss(batch.obs, alpha)
+            # Each loss in its own autocast region, as in the other order: in one region,
+            # older torch reuses the actor's bf16 weight copies cast under no_grad for
+            # the next actions, and the actor gets no gradient (pytorch/pytorch#112583).
+            critic_loss, q = self.critic_loss(batch, alpha)
+            actor_loss, alpha_loss, logp = self.actor_loss(batch.obs, alpha)
             critic_ok = torch.isfinite(critic_loss)
             ok = critic_ok & torch.isfinite(actor_loss + alpha_loss)
             clear_grads(self.critic_opt)

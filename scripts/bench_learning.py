@@ -139,11 +139,22 @@ def groups_of(suite: Suite, runs: list[Run]) -> list[str]:
     return list(suite.schedules) + found
 
 
+def groups_present(suite: Suite, runs: list[Run]) -> list[str]:
+    """The groups of groups_of that this directory holds runs of."""
+    return [g for g in groups_of(suite, runs) if any(r.schedule == g for r in runs)]
+
+
 def groups_ran(suite: Suite, runs: list[Run]) -> str:
     """The groups this directory holds runs of, counted and named (a subset or ablation
     run is not the whole suite)."""
-    ran = [g for g in groups_of(suite, runs) if any(r.schedule == g for r in runs)]
+    ran = groups_present(suite, runs)
     return f"{len(ran)} schedule{'s' * (len(ran) != 1)} ({', '.join(ran)})"
+
+
+def auc(run: Run) -> float:
+    """The average of all the run's evaluations: a sample-efficiency summary less noisy than
+    one evaluation."""
+    return float(np.mean([v for _, v in run.scalars["eval/return"]]))
 
 
 def mean_of(runs: list[Run], tag: str) -> float:
@@ -170,8 +181,7 @@ def table(env: str, suite: Suite, runs: list[Run]) -> str:
                       if (v := value_at(r.scalars.get("eval/return", []), budget)) is not None]
             cells.append(f"{fmt_ci(np.array(values))} ({len(values)})" if values else "-")
         walls = [r.summary["wall_s"] / 60 for r in finished if r.summary.get("wall_s")]
-        # The average of all evaluations: a sample-efficiency summary less noisy than one eval.
-        aucs = [np.mean([v for _, v in r.scalars["eval/return"]]) for r in finished]
+        aucs = [auc(r) for r in finished]
         cells += [f"{fmt_ci(np.array(aucs))} ({len(aucs)})" if aucs else "-",
                   f"{mean_of(group, 'rollout/horizon'):.2f}",
                   f"{mean_of(group, 'rollout/mean_length'):.2f}",

@@ -19,9 +19,9 @@ FLOPs are counted by torch.utils.flop_counter on the real calls, not estimated.
 Each rate row also gets its matmul floor (scripts/matmul_floor.py): its own matmul calls
 replayed alone. `floor_frac_of_mm` is how close to mm those shapes can get on this machine;
 `matmul_share` is the part of the row's time they need, the rest being overhead. SAC rows
-also time the same update on 8 rows of 8 units (`eager_ms`: eager PyTorch's own cost per
-update, with almost no arithmetic); `bound_frac_of_mm` adds it to the matmul floor, the best
-an eager update of that op graph could reach with its elementwise work free.
+also time the same update on 8 rows of 8 units (`eager_ms`: about eager PyTorch's own cost
+per update, with almost no arithmetic); `bound_frac_of_mm` adds it to the matmul floor: about
+the best an eager update of that op graph could reach with its elementwise work free.
 """
 
 from __future__ import annotations
@@ -246,8 +246,9 @@ def sac_batch(rows: int, device: torch.device) -> Batch:
 
 def eager_update_seconds(bf16: bool, device: torch.device, quick: bool) -> float:
     """The same update on 8 rows of 8 units: the same ops with almost no arithmetic, so
-    what eager PyTorch costs per update (Python, dispatch, autograd, optimiser calls)
-    before any matmul or elementwise work; no update of that op graph can take less."""
+    about what eager PyTorch costs per update (Python, dispatch, autograd, optimiser calls)
+    before any matmul or elementwise work. It includes the tiny matmuls' own dispatch,
+    which the matmul floor counts too, so floor + this somewhat overstates the least time."""
     tiny = SAC(OBS, ACT, np.full(ACT, -1.0), np.full(ACT, 1.0), hidden_size=8, bf16=bf16,
                device=device)
     batch = sac_batch(8, device)
@@ -269,8 +270,8 @@ def bench_sac(device, quick) -> list[dict]:
                                 repeats=50 if quick else 300, warmup=20)
                 floor = matmul_floor_seconds(lambda: agent.update(batch), device, repeats=21)
                 eager = eager_update_seconds(bf16, device, quick)
-                # The best fraction of mm this op graph can reach in eager PyTorch here: its
-                # matmuls at their floor plus eager's per-update cost, elementwise work free.
+                # About the best fraction of mm this op graph can reach in eager PyTorch
+                # here: matmuls at their floor plus eager's per-update cost, elementwise free.
                 return with_floor({"name": f"SAC update 2x{hidden}",
                                    "precision": "bf16" if bf16 else "fp32",
                                    "ms_per_update": seconds * 1e3, "updates_per_s": 1 / seconds,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from bench_learning import ANCHORS, SUITES, Suite, load_runs
+from bench_learning import ANCHORS, SUITES, Suite, auc, groups_present, load_runs
 from scipy import stats
 
 from mbpo.report import fmt_ci
@@ -58,13 +58,13 @@ def finished_group(out: Path, suite: Suite, group: str) -> dict[tuple[str, int],
     """(env, seed) -> (final eval return, AUC) over the group's runs that reached the
     suite's total_steps."""
     runs = load_runs(out, suite)
-    found = {}
-    for run in runs:
-        if run.schedule == group and run.summary is not None:
-            returns = [v for _, v in run.scalars["eval/return"]]
-            found[(run.env, run.seed)] = (returns[-1], float(np.mean(returns)))
+    found = {(r.env, r.seed): (r.scalars["eval/return"][-1][1], auc(r)) for r in runs
+             if r.schedule == group and r.summary is not None}
     if not found:
-        raise SystemExit(f"{out}: no finished runs of group {group!r}")
+        raise SystemExit(
+            f"{out}: no runs of group {group!r} finished at {suite.total_steps} steps; groups "
+            f"there: {', '.join(groups_present(suite, runs)) or 'none'} (--group; --steps if the "
+            "suite's steps were changed)")
     return found
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import yaml
 from omegaconf import open_dict
 
 from mbpo.checkpoint import (
@@ -219,3 +220,9 @@ def test_a_setting_added_later_keeps_older_runs_fingerprints_at_its_old_value(ma
     assert config_fingerprint(make_cfg()) == config_fingerprint(older)
     assert (config_fingerprint(make_cfg("agent.update_order=simultaneous"))
             != config_fingerprint(older))
+    # A finished run committed before the setting existed (e177628) keeps its fingerprint.
+    run = (ROOT / "docs/results/shapes-check/control-b8e5fc4/runs"
+           / "env=inverted_pendulum,rollout=adaptive,seed=0")
+    overrides = yaml.safe_load((run / ".hydra/overrides.yaml").read_text())
+    stored = json.loads((run / "summary.json").read_text())["config"]
+    assert config_fingerprint(make_cfg(*overrides)) == stored

@@ -5,8 +5,10 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
-from compare_suites import compare  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "scripts"))
+from bench_learning import SUITES  # noqa: E402
+from compare_suites import compare, finished_group  # noqa: E402
 
 
 def test_identical_groups_are_not_told_apart():
@@ -27,3 +29,17 @@ def test_a_clear_gap_is_significant_and_signed_b_minus_a():
     assert result.auc_permutation_p < 1e-3 and result.auc_mannwhitney_p < 1e-3
     assert (result.solved_a, result.solved_b) == (0, 20) and result.solved_fisher_p < 1e-3
     assert compare(b, a, np.ones(20, bool), np.zeros(20, bool)).auc_diff < -190
+
+
+def test_the_committed_shapes_check_gives_its_recorded_figures():
+    """docs/results/shapes-check records p = 0.27 / 0.80 / 0.20 for these two arms."""
+    arms = [finished_group(ROOT / "docs/results/shapes-check" / name, SUITES["quick"],
+                           "adaptive") for name in ("control-b8e5fc4", "no-fill-up")]
+    finals, aucs = ([np.array([run[i] for run in arm.values()]) for arm in arms]
+                    for i in (0, 1))
+    result = compare(*aucs, *(f >= 1000 for f in finals))
+    assert (result.solved_a, result.solved_b) == (11, 6)
+    assert round(result.auc_diff, 1) == -39.0
+    assert abs(result.auc_permutation_p - 0.273) < 0.01
+    assert round(result.auc_mannwhitney_p, 3) == 0.797
+    assert round(result.solved_fisher_p, 3) == 0.200

@@ -49,6 +49,26 @@ def test_names_the_checkout_mbpo_comes_from_not_the_cwd_and_marks_edits(tmp_path
     assert commit_seen_from(elsewhere, repo) == head + "+dirty"
 
 
+@pytest.mark.parametrize("code_path", ["conf/agent/sac.yaml", "scripts/benchmark.py",
+                                       "pyproject.toml"])
+def test_an_edit_to_any_code_path_marks_the_commit_dirty(tmp_path, code_path):
+    sys.path.insert(0, str(ROOT / "scripts"))
+    from provenance import CODE_PATHS
+    assert code_path.split("/")[0] in CODE_PATHS
+    repo, elsewhere = tmp_path / "checkout", tmp_path / "elsewhere"
+    for path in ("mbpo/__init__.py", code_path):
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / path, repo / path)
+    elsewhere.mkdir()
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "commit", "-qm", "first")
+    head = git(repo, "rev-parse", "--short", "HEAD")
+    with (repo / code_path).open("a") as f:
+        f.write("# edited\n")
+    assert commit_seen_from(elsewhere, repo) == head + "+dirty"
+
+
 def test_outside_git_it_says_unknown(tmp_path):
     (tmp_path / "mbpo").mkdir()
     shutil.copy(ROOT / "mbpo" / "__init__.py", tmp_path / "mbpo" / "__init__.py")

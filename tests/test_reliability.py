@@ -61,6 +61,10 @@ def everything(agent: SAC) -> dict[str, torch.Tensor]:
     return {k: v.clone() for k, v in state.items()}
 
 
+def small_agent(**kwargs) -> SAC:
+    return SAC(3, 2, np.full(2, -1.0), np.full(2, 1.0), hidden_size=16, **kwargs)
+
+
 def finite_batch() -> Batch:
     return Batch(torch.randn(8, 3), torch.rand(8, 2), torch.randn(8), torch.randn(8, 3),
                  torch.zeros(8))
@@ -69,8 +73,7 @@ def finite_batch() -> Batch:
 @pytest.mark.parametrize("update_order", UPDATE_ORDERS)
 def test_non_finite_sac_loss_skips_the_whole_step_and_counts_it(update_order):
     torch.manual_seed(0)
-    agent = SAC(3, 2, np.full(2, -1.0), np.full(2, 1.0), hidden_size=16,
-                update_order=update_order)
+    agent = small_agent(update_order=update_order)
     agent.update(finite_batch())  # optimiser state exists from here on
     before = everything(agent)
     bad = finite_batch()._replace(rew=torch.full((8,), float("nan")))
@@ -86,10 +89,10 @@ def test_non_finite_sac_loss_skips_the_whole_step_and_counts_it(update_order):
 
 def test_the_skip_count_survives_a_checkpoint_and_older_ones_still_load():
     torch.manual_seed(0)
-    agent = SAC(3, 2, np.full(2, -1.0), np.full(2, 1.0), hidden_size=16)
+    agent = small_agent()
     agent.update(finite_batch()._replace(rew=torch.full((8,), float("nan"))))
     state = agent.full_state()
-    fresh = SAC(3, 2, np.full(2, -1.0), np.full(2, 1.0), hidden_size=16)
+    fresh = small_agent()
     fresh.load_full_state(state)
     assert fresh.skipped_updates == 1
     older = {**state, "modules": {k: v for k, v in state["modules"].items() if k != "skipped"}}
@@ -101,8 +104,7 @@ def test_the_skip_count_survives_a_checkpoint_and_older_ones_still_load():
 def test_non_finite_actor_loss_keeps_the_critic_step_only(update_order):
     """As before the device-side skip: the critic steps; actor, alpha and targets do not."""
     torch.manual_seed(0)
-    agent = SAC(3, 2, np.full(2, -1.0), np.full(2, 1.0), hidden_size=16,
-                update_order=update_order)
+    agent = small_agent(update_order=update_order)
     agent.update(finite_batch())
     before = everything(agent)
     actor_loss = agent.actor_loss

@@ -91,9 +91,12 @@ def test_terminated_transitions_do_not_bootstrap():
     assert torch.allclose(agent.update(batch)["critic_loss"], expected_loss, atol=1e-5)
 
 
-def test_simultaneous_order_steps_the_critic_as_before_and_the_actor_on_the_old_critic():
+@pytest.mark.parametrize("bf16", [False, True], ids=["fp32", "bf16"])
+def test_simultaneous_order_steps_the_critic_as_before_and_the_actor_on_the_old_critic(bf16):
+    """In bf16 too: one autocast region over both losses would, on older torch, hand the
+    actor loss weight copies cast without gradient (pytorch/pytorch#112583)."""
     torch.manual_seed(0)
-    base = make_agent()
+    base = make_agent(bf16=bf16)
     base.update(random_batch())  # optimiser state exists from here on
     batch = random_batch()
     first, simultaneous, reference = (copy.deepcopy(base) for _ in range(3))
@@ -112,6 +115,7 @@ def test_simultaneous_order_steps_the_critic_as_before_and_the_actor_on_the_old_
     (actor_loss + alpha_loss).backward()
     adam_step(reference.actor_opt)
     actor = lambda agent: [*agent.actor.parameters(), agent.log_alpha]  # noqa: E731
+    assert not any(torch.equal(a, b) for a, b in zip(actor(simultaneous), actor(base)))
     assert all(torch.allclose(a, b, atol=1e-7, rtol=0)
                for a, b in zip(actor(simultaneous), actor(reference)))
     # ... which is not what the critic-first order gives (else this test proves nothing).

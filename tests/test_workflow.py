@@ -98,6 +98,7 @@ def test_learning_suite_runs_every_schedule_reports_and_skips_finished_runs(tmp_
     assert len([p for p in (tmp_path / "runs").iterdir() if p.is_dir()]) == 5
     table = (tmp_path / "results.md").read_text()
     assert "| adaptive rollout.beta=1 | 1/1 |" in table
+    assert "x 5 schedules (" in table and ", adaptive rollout.beta=1)" in table
     # two suite directories compared seed by seed (here one with itself): the table, then
     # a clear refusal, as one seed per group is too few for the tests
     same = subprocess.run([sys.executable, "scripts/compare_suites.py", str(tmp_path),
@@ -105,4 +106,3 @@ def test_learning_suite_runs_every_schedule_reports_and_skips_finished_runs(tmp_
                            "fixed"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert same.returncode != 0 and "| 0 |" in same.stdout
     assert "need at least 2 finished runs per group (A has 1, B 1)" in same.stderr
-    assert "x 5 schedules (" in table and ", adaptive rollout.beta=1)" in table
