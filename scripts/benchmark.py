@@ -182,6 +182,7 @@ def bench_model_training(device, quick) -> list[dict]:
     data = [t.to(device) for t in hopper_data(10_000 if quick else 50_000)]
     rows = []
     for bf16 in (False, True):
+        torch.manual_seed(0)  # the same model whichever sections ran before
         model = GaussianEnsemble(OBS, ACT).to(device)
         trainer = EnsembleTrainer(model, max_epochs=1 if quick else 2, patience=100, bf16=bf16,
                                   holdout_row_multiple=HOLDOUT_ROW_MULTIPLE)
@@ -227,6 +228,9 @@ def bench_model_training(device, quick) -> list[dict]:
         rows.append(against_mm(device, bf16, measure))
     for n in ((5_000,) if quick else (10_000, 50_000)):
         for bf16 in (False, True):
+            # Seeded per fit: the same initial model and minibatch draws in every run of the
+            # benchmark, whichever sections ran before, so fits compare epoch for epoch.
+            torch.manual_seed(0)
             model = GaussianEnsemble(OBS, ACT).to(device)
             trainer = EnsembleTrainer(model, bf16=bf16, holdout_row_multiple=HOLDOUT_ROW_MULTIPLE)
             start = time.perf_counter()
