@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import os
 import resource
 import tempfile
 import time
@@ -293,6 +294,17 @@ LOOP_PRECISIONS = {  # row label -> overrides; auto is fp32 until a check clears
 }
 
 
+def resident_gib() -> float:
+    """Resident memory now (Linux; NaN elsewhere). A loop row's peak counts what the
+    process still held from earlier sections, which malloc_trim could not hand back; this,
+    taken at the loop's start, says how much that was."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**30
+
+
 def bench_loop(device, quick, label: str) -> list[dict]:
     from hydra import compose, initialize_config_dir
 
@@ -328,6 +340,7 @@ def bench_loop(device, quick, label: str) -> list[dict]:
         # The loop run's own peak, as in a training process, not earlier sections'.
         rss_scope = ("this loop run" if reset_peak_rss(release_freed=True)
                      else "the benchmark process so far")
+        rss_at_start = resident_gib()
         components = build(cfg, device, settings, precision)
         state = start_state(components, cfg.seed)
         with tempfile.TemporaryDirectory() as tmp:
@@ -346,7 +359,7 @@ def bench_loop(device, quick, label: str) -> list[dict]:
                      "share_sac": spent["sac_s"] / total,
                      "share_env_and_other": 1 - sum(spent.values()) / total,
                      "peak_rss_gib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
-                     "peak_rss_of": rss_scope})
+                     "peak_rss_of": rss_scope, "rss_at_start_gib": rss_at_start})
         del components, state  # before the next case's peak count starts
     return rows
 
