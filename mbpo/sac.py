@@ -196,36 +196,30 @@ class SAC(nn.Module):
         temperature loss skips the actor, alpha and the targets while the critic still
         steps. Either way `applied` is 0 in the metrics, whose other values are then 0."""
         alpha = self.log_alpha.exp().detach()
-        if self.update_order == "simultaneous":
-            # Each loss in its own autocast region, as in the other order: in one region,
-            # older torch reuses the actor's bf16 weight copies cast under no_grad for
-            # the next actions, and the actor gets no gradient (pytorch/pytorch#112583).
-            critic_loss, q = self.critic_loss(batch, alpha)
-            actor_loss, alpha_loss, logp = self.actor_loss(batch.obs, alpha)
-            critic_ok = torch.isfinite(critic_loss)
-            ok = critic_ok & torch.isfinite(actor_loss + alpha_loss)
-            clear_grads(self.critic_opt)
-            clear_grads(self.actor_opt)
+        simultaneous = self.update_order == "simultaneous"
+        # Separate autocast regions per loss: autocast caches bf16 weight copies until it
+        # exits; the critic's weights change between the two losses in critic_first, and
+        # in one region older torch would reuse the actor's copies cast under no_grad for
+        # the next actions, leaving the actor without gradient (pytorch/pytorch#112583).
+        critic_loss, q = self.critic_loss(batch, alpha)
+        critic_ok = torch.isfinite(critic_loss)
+        clear_grads(self.critic_opt)
+        if not simultaneous:  # the actor then reads the updated critic
+            critic_loss.backward()
+            adam_step(self.critic_opt, critic_ok)
+
+        actor_loss, alpha_loss, logp = self.actor_loss(batch.obs, alpha)
+        ok = critic_ok & torch.isfinite(actor_loss + alpha_loss)
+        clear_grads(self.actor_opt)
+        if simultaneous:
             # Each parameter gets exactly its own loss's gradient (see actor_loss), so a
             # non-finite actor loss leaves the critic's finite and its step goes ahead, as
             # in the other order.
             (critic_loss + actor_loss + alpha_loss).backward()
             adam_step(self.critic_opt, critic_ok)
-            adam_step(self.actor_opt, ok)
         else:
-            # Separate autocast regions per loss: autocast caches bf16 weight copies until
-            # it exits, and the critic's weights change between the two losses.
-            critic_loss, q = self.critic_loss(batch, alpha)
-            critic_ok = torch.isfinite(critic_loss)
-            clear_grads(self.critic_opt)
-            critic_loss.backward()
-            adam_step(self.critic_opt, critic_ok)
-
-            actor_loss, alpha_loss, logp = self.actor_loss(batch.obs, alpha)
-            ok = critic_ok & torch.isfinite(actor_loss + alpha_loss)
-            clear_grads(self.actor_opt)
             (actor_loss + alpha_loss).backward()
-            adam_step(self.actor_opt, ok)
+        adam_step(self.actor_opt, ok)
         return self.finish_update(ok, critic_loss, actor_loss, alpha, logp, q)
 
     @torch.no_grad()
