@@ -32,7 +32,8 @@ RESUMABLE_OVERRIDES = ("resume", "threads", "device", "fp32_matmul", "row_paddin
                        "checkpoint_every", "log_every", "eval_episodes")
 """Settings a resumed run may change without changing what the run is (and the fingerprint
 of runs from before a setting existed stays theirs)."""
-ADDED_SETTINGS = {("agent", "update_order"): "critic_first"}
+ADDED_SETTINGS = {("agent", "update_order"): "critic_first", ("rollout", "uncertainty"): "start",
+                  (None, "probe_size"): 2048}
 """Settings that change what a run computes, added after runs existed, with the value every
 run before them had. At that value they leave the fingerprint out, so older checkpoints and
 finished runs stay resumable; any other value changes it."""
@@ -49,7 +50,7 @@ def config_fingerprint(cfg: DictConfig) -> str:
     for key in RESUMABLE_OVERRIDES:
         resolved.pop(key, None)
     for (group, key), before in ADDED_SETTINGS.items():
-        settings = resolved.get(group)
+        settings = resolved if group is None else resolved.get(group)
         if isinstance(settings, dict) and key in settings and settings[key] == before:
             settings.pop(key)
     return hashlib.sha256(repr(sorted(resolved.items())).encode()).hexdigest()[:16]

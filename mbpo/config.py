@@ -86,6 +86,10 @@ class RunConfig:
     """Env steps between SAC metric logs (each log costs one host sync)."""
     diagnostic_every: int = 1000
     """Env steps between k-step error vs uncertainty diagnostics (diag/*); 0 turns it off."""
+    probe_size: int = 2048
+    """Start states of the uncertainty probe: each phase rolls this many out for the
+    schedule's longest horizon and logs every signal (rollout/signal_*; mbpo/probe.py);
+    0 = off. rollout=adaptive with a probe signal needs it."""
     checkpoint_every: int = 5000
     """Env steps between checkpoints; one is also written at the end and on SIGINT/SIGTERM."""
     resume: Optional[str] = None  # noqa: UP045 (OmegaConf needs Optional here)

@@ -26,6 +26,7 @@ from mbpo.evaluation import evaluate_policy
 from mbpo.logger import RunLogger
 from mbpo.model_training import EnsembleTrainer
 from mbpo.precision import PrecisionPlan
+from mbpo.probe import probe_signals
 from mbpo.rollout import ROW_MULTIPLE, first_step, rollout_model
 from mbpo.sac import SAC
 from mbpo.schedules import RolloutSchedule
@@ -48,6 +49,8 @@ class LoopSettings:
     log_every: int
     checkpoint_every: int
     diagnostic_every: int
+    probe_size: int
+    seed: int
 
     def model_buffer_capacity(self, horizon: int) -> int:
         """MBPO's model pool size: retain_epochs * (rollouts per epoch) * batch * horizon."""
@@ -122,12 +125,23 @@ def model_phase(c: Components, s: LoopSettings, state: LoopState, log: RunLogger
     rows = ROW_MULTIPLE if s.row_padding else 1
     first = first_step(c.model, c.agent.actor, start, s.rollout_chunk_size, c.precision.rollout,
                        row_multiple=rows)
-    plan = c.schedule.plan((state.t - s.init_steps) // s.epoch_length, first.var)
+    timers["rollout_s"] += time.perf_counter() - tic
+    tic = time.perf_counter()
+    signals = {"start": float(first.var.mean())}
+    if s.probe_size:  # its own random stream: the run's is left untouched
+        signals.update(probe_signals(
+            c.model, c.agent.actor, start[: s.probe_size], c.schedule.max_horizon,
+            c.terminated_fn, seed=s.seed * 1_000_003 + state.t, bf16=c.precision.rollout,
+            row_multiple=rows))
+    timers["probe_s"] += time.perf_counter() - tic
+    tic = time.perf_counter()
+    plan = c.schedule.plan((state.t - s.init_steps) // s.epoch_length, first.var, signals)
     c.model_buffer.set_capacity(s.model_buffer_capacity(plan.horizon))
     stats = rollout_model(c.model, c.agent.actor, first, plan, c.terminated_fn, c.model_buffer,
                           s.rollout_chunk_size, c.precision.rollout, row_multiple=rows)
     timers["rollout_s"] += time.perf_counter() - tic
-    state.horizon, state.uncertainty = plan.horizon, float(first.var.mean())
+    state.horizon = plan.horizon
+    state.uncertainty = signals[getattr(c.schedule, "uncertainty", "start")]
     state.horizons.append(plan.horizon)
     state.lengths.append(stats.mean_length)
     var_q10, var_q50, var_q90 = torch.quantile(
@@ -142,6 +156,7 @@ def model_phase(c: Components, s: LoopSettings, state: LoopState, log: RunLogger
         "truncated_frac": stats.truncated_frac,
         "model_buffer_size": len(c.model_buffer),
         **(plan.info or {}),
+        **{f"signal_{name}": value for name, value in signals.items()},
     }, state.t)
     log.histogram("rollout/uncertainty_hist", first.var, state.t)
 
@@ -150,7 +165,7 @@ def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
              save_checkpoint: Callable[[LoopState], None] | None = None,
              stop_requested: Callable[[], bool] = lambda: False) -> LoopState:
     """Run from `state` (fresh, or restored from a checkpoint) to total_steps or a stop."""
-    timers = {"model_train_s": 0.0, "rollout_s": 0.0, "sac_s": 0.0}
+    timers = {"model_train_s": 0.0, "rollout_s": 0.0, "probe_s": 0.0, "sac_s": 0.0}
     window_start, window_step = time.perf_counter(), state.t
     loop_start, wall_before = window_start, state.wall_s
 

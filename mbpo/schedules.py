@@ -1,19 +1,22 @@
 """Rollout schedules: how long the model rollouts of one phase are.
 
-Every schedule has the same small interface: `plan(epoch, uncertainty)` returns the
-horizon of this phase and, optionally, a per-sample rule that ends rollouts early.
+Every schedule has the same small interface: `plan(epoch, uncertainty, signals)` returns
+the horizon of this phase and, optionally, a per-sample rule that ends rollouts early.
 Schedules never reach into the model: they see only the per-sample epistemic variance
-of this phase's start states, measured by the loop before rolling out.
+of this phase's start states and the phase's scalar signals (mbpo/probe.py), measured by
+the loop before rolling out.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import NamedTuple, Protocol
 
 import torch
 from torch import Tensor
+
+from mbpo.probe import SIGNALS
 
 SampleMask = Callable[[Tensor, int], Tensor]
 """(per-sample uncertainty [B], step index) -> bool [B], True where the sample continues."""
@@ -29,7 +32,8 @@ class RolloutSchedule(Protocol):
     max_horizon: int
     needs_uncertainty: bool
 
-    def plan(self, epoch: int, uncertainty: Tensor) -> RolloutPlan: ...
+    def plan(self, epoch: int, uncertainty: Tensor,
+             signals: Mapping[str, float] | None = None) -> RolloutPlan: ...
 
 
 def _check_horizon(name: str, value: int) -> None:
@@ -45,7 +49,8 @@ class FixedHorizon:
         self.h = self.max_horizon = h
         self.needs_uncertainty = False
 
-    def plan(self, epoch: int, uncertainty: Tensor) -> RolloutPlan:
+    def plan(self, epoch: int, uncertainty: Tensor,
+             signals: Mapping[str, float] | None = None) -> RolloutPlan:
         return RolloutPlan(self.h)
 
 
@@ -70,7 +75,8 @@ class LinearHorizon:
         frac = min((epoch - self.epoch_a) / (self.epoch_b - self.epoch_a), 1.0)
         return int(self.h_a + frac * (self.h_b - self.h_a))
 
-    def plan(self, epoch: int, uncertainty: Tensor) -> RolloutPlan:
+    def plan(self, epoch: int, uncertainty: Tensor,
+             signals: Mapping[str, float] | None = None) -> RolloutPlan:
         return RolloutPlan(self.horizon(epoch))
 
 
@@ -78,9 +84,13 @@ def adaptive_horizon(var: float, beta: float, h_base: float, h_min: int, h_max: 
     """H = clip(round(h_base * exp(-beta * var)), h_min, h_max), rounding half up.
 
     Rounding to nearest (not MBPO's floor) lets H reach h_base when the model is nearly
-    certain; with floor any Var > 0 would cap H at h_base - 1.
+    certain; with floor any Var > 0 would cap H at h_base - 1. A non-finite Var (a
+    diverged model) gives h_min: nothing is known, so the rollouts stay short.
     """
-    return int(min(max(math.floor(h_base * math.exp(-beta * var) + 0.5), h_min), h_max))
+    if not math.isfinite(var):
+        return h_min
+    return int(min(max(math.floor(h_base * math.exp(-beta * max(var, 0.0)) + 0.5), h_min),
+                   h_max))
 
 
 class UncertaintyThreshold:
@@ -133,7 +143,8 @@ class MaskedHorizon:
         self.needs_uncertainty = True
         self.rule = UncertaintyThreshold(quantile, xi, smoothing)
 
-    def plan(self, epoch: int, uncertainty: Tensor) -> RolloutPlan:
+    def plan(self, epoch: int, uncertainty: Tensor,
+             signals: Mapping[str, float] | None = None) -> RolloutPlan:
         return self.rule.plan(self.max_horizon, uncertainty)
 
     def state_dict(self) -> dict[str, float | None]:
@@ -144,28 +155,37 @@ class MaskedHorizon:
 
 
 class AdaptiveHorizon:
-    """The mission's rule, driven by the mean epistemic variance of this phase's start states;
-    with `mask=true` each sample also stops on its own uncertainty (as in MaskedHorizon)."""
+    """The mission's rule, driven by one of the phase's uncertainty signals (`uncertainty`:
+    a name in mbpo.probe.SIGNALS); with `mask=true` each sample also stops on its own
+    first-step uncertainty (as in MaskedHorizon)."""
 
     def __init__(self, beta: float, h_min: int, h_max: int, h_base: float | None = None,
-                 mask: bool = False, quantile: float = 0.9, xi: float = 1.0,
-                 smoothing: float = 0.2):
+                 uncertainty: str = "start", mask: bool = False, quantile: float = 0.9,
+                 xi: float = 1.0, smoothing: float = 0.2):
         _check_horizon("h_min", h_min)
         _check_horizon("h_max", h_max)
         if h_min > h_max:
             raise ValueError(f"rollout.h_min ({h_min}) must be <= rollout.h_max ({h_max})")
-        if not beta >= 0:
-            raise ValueError(f"rollout.beta must be >= 0, got {beta}")
-        if h_base is not None and not h_base > 0:
-            raise ValueError(f"rollout.h_base must be > 0 or null (= h_max), got {h_base}")
+        if not (isinstance(beta, (int, float)) and math.isfinite(beta) and beta >= 0):
+            raise ValueError(f"rollout.beta must be a finite number >= 0, got {beta!r}")
+        if h_base is not None and not (isinstance(h_base, (int, float))
+                                       and math.isfinite(h_base) and h_base > 0):
+            raise ValueError(f"rollout.h_base must be a finite number > 0 or null (= h_max), "
+                             f"got {h_base!r}")
+        if uncertainty not in SIGNALS:
+            raise ValueError(f"rollout.uncertainty must be one of {', '.join(SIGNALS)}, "
+                             f"got {uncertainty!r}")
+        self.uncertainty = uncertainty
         self.beta, self.h_min, self.h_max = beta, h_min, h_max
         self.h_base = float(h_max if h_base is None else h_base)
         self.max_horizon = h_max
         self.needs_uncertainty = True
         self.rule = UncertaintyThreshold(quantile, xi, smoothing) if mask else None
 
-    def plan(self, epoch: int, uncertainty: Tensor) -> RolloutPlan:
-        var = float(uncertainty.mean())
+    def plan(self, epoch: int, uncertainty: Tensor,
+             signals: Mapping[str, float] | None = None) -> RolloutPlan:
+        var = float(uncertainty.mean()) if self.uncertainty == "start" else float(
+            (signals or {}).get(self.uncertainty, float("nan")))
         horizon = adaptive_horizon(var, self.beta, self.h_base, self.h_min, self.h_max)
         return RolloutPlan(horizon) if self.rule is None else self.rule.plan(horizon, uncertainty)
 

@@ -64,6 +64,8 @@ def loop_settings(cfg: DictConfig) -> LoopSettings:
     if not 1 <= settings.init_steps < settings.total_steps:
         raise ValueError(f"init_steps must be in [1, total_steps={settings.total_steps}) (the "
                          f"first model fit needs real data), got {settings.init_steps}")
+    if settings.probe_size < 0:
+        raise ValueError(f"probe_size must be >= 0 (0 = off), got {settings.probe_size}")
     if settings.diagnostic_every < 0:
         raise ValueError(f"diagnostic_every must be >= 0 (0 = off), got {settings.diagnostic_every}")
     if not 0.0 <= settings.real_ratio <= 1.0:
@@ -92,6 +94,9 @@ def build(cfg: DictConfig, device: torch.device, settings: LoopSettings,
             f"model.ensemble.ensemble_size must be >= 2 for rollout={type(schedule).__name__}, "
             f"which needs the members' disagreement; got {model.ensemble_size}"
         )
+    if getattr(schedule, "uncertainty", "start") != "start" and settings.probe_size == 0:
+        raise ValueError(f"rollout.uncertainty={schedule.uncertainty} is measured by the probe; "
+                         "probe_size must be >= 1, got 0")
     return Components(
         env=env,
         eval_env=eval_env,
