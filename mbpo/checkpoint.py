@@ -1,19 +1,16 @@
 """Checkpoints that survive a crash mid-write and resume a run exactly.
 
-A checkpoint is one torch file written atomically: to a temporary file, fsynced, then
-renamed over the last one, so the previous checkpoint stays whole until the new one is
-complete. It records a fingerprint of the run's config and the code version, and
-loading refuses one from a different run with a message that says which.
+A checkpoint is one file written atomically, checked by a digest and loaded without
+running code (mbpo/checkpoint_file.py). It records a fingerprint of the run's config and
+the code version, and loading refuses one from a different run with a message that says
+which. Simulator and RNG states are stored as bytes, numbers and arrays.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
-import pickle
 import random
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +21,14 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from mbpo import __version__
+from mbpo.checkpoint_file import CheckpointError, load_checkpoint_file, save_checkpoint_file
 from mbpo.loop import Components, LoopState
 
 CHECKPOINT_NAME = "checkpoint.pt"
-FORMAT_VERSION = 2  # 2: one optimiser for the whole SAC update
+FORMAT_VERSION = 3  # 3: safe to load (no pickled objects), with a digest; 2: one SAC optimiser
 RESUMABLE_OVERRIDES = ("resume", "threads", "device", "fp32_matmul", "row_padding", "total_steps",
-                       "checkpoint_every", "log_every", "eval_episodes")
+                       "checkpoint_every", "log_every", "eval_episodes", "overwrite",
+                       "max_skipped_updates", "max_rolled_back_fits")
 """Settings a resumed run may change without changing what the run is (and the fingerprint
 of runs from before a setting existed stays theirs)."""
 ADDED_SETTINGS = {("agent", "update_order"): "critic_first", ("rollout", "uncertainty"): "start",
@@ -37,10 +36,6 @@ ADDED_SETTINGS = {("agent", "update_order"): "critic_first", ("rollout", "uncert
 """Settings that change what a run computes, added after runs existed, with the value every
 run before them had. At that value they leave the fingerprint out, so older checkpoints and
 finished runs stay resumable; any other value changes it."""
-
-
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used: unreadable, truncated, or from another run."""
 
 
 def config_fingerprint(cfg: DictConfig) -> str:
@@ -58,35 +53,24 @@ def config_fingerprint(cfg: DictConfig) -> str:
 
 def save_atomic(state: dict[str, Any], path: Path) -> None:
     """Write `state` to `path` so that a crash at any moment leaves a whole checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        torch.save(state, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    save_checkpoint_file(state, path, FORMAT_VERSION)
 
 
-def load_checked(path: Path, fingerprint: str) -> dict[str, Any]:
-    """Load a checkpoint and check it belongs to this config and code version."""
-    if not path.is_file():
-        raise CheckpointError(f"resume: no checkpoint at {path}")
+def load_checked(path: Path, fingerprint: str | None) -> dict[str, Any]:
+    """Load a checkpoint and check it is whole and belongs to this config (None: any
+    config, for evaluation) and code version."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
-    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as e:
-        raise CheckpointError(f"resume: checkpoint {path} is unreadable or truncated ({e})") from e
-    meta = state.get("meta", {}) if isinstance(state, dict) else {}
-    if meta.get("format") != FORMAT_VERSION or meta.get("code_version") != __version__:
+        version, state = load_checkpoint_file(path)
+    except CheckpointError as e:
+        raise CheckpointError(f"resume: {e}") from e
+    meta = state.get("meta", {})
+    if version != FORMAT_VERSION or meta.get("format") != FORMAT_VERSION or (
+            meta.get("code_version") != __version__):
         raise CheckpointError(
             f"resume: checkpoint {path} was written by format {meta.get('format')} / mbpo "
             f"{meta.get('code_version')}, this is format {FORMAT_VERSION} / mbpo {__version__}"
         )
-    if meta.get("config") != fingerprint:
+    if fingerprint is not None and meta.get("config") != fingerprint:
         raise CheckpointError(
             f"resume: checkpoint {path} is from a different config (fingerprint "
             f"{meta.get('config')} != {fingerprint}); only {', '.join(RESUMABLE_OVERRIDES)} "
@@ -131,7 +115,9 @@ def env_state(env: gym.Env) -> dict[str, Any]:
     sim = env.unwrapped
     limit = _time_limit(env)
     return {
-        "mjdata": pickle.dumps(sim.data),
+        # MjData's own serialisation (model and every array, derived quantities included:
+        # some rewards read them before stepping), as bytes: no pickled object.
+        "mjdata": sim.data.__getstate__(),
         "elapsed_steps": limit._elapsed_steps if limit else None,
         "np_random": sim.np_random.bit_generator.state,
         "action_space": env.action_space.np_random.bit_generator.state,
@@ -141,7 +127,12 @@ def env_state(env: gym.Env) -> dict[str, Any]:
 def restore_env(env: gym.Env, state: dict[str, Any]) -> None:
     """Inverse of env_state; the env must have been reset once (gymnasium's order check)."""
     sim = env.unwrapped
-    mujoco.mj_copyData(sim.data, sim.model, pickle.loads(state["mjdata"]))
+    saved = mujoco.MjData.__new__(mujoco.MjData)
+    saved.__setstate__(state["mjdata"])
+    if (saved.model.nq, saved.model.nv, saved.model.nbody) != (
+            sim.model.nq, sim.model.nv, sim.model.nbody):
+        raise CheckpointError("resume: the checkpoint's simulator state is of another model")
+    mujoco.mj_copyData(sim.data, sim.model, saved)
     limit = _time_limit(env)
     if limit is not None:
         limit._elapsed_steps = state["elapsed_steps"]
@@ -176,6 +167,9 @@ def restore_run(c: Components, ckpt: dict[str, Any]) -> LoopState:
     if ckpt["schedule"] is not None:
         c.schedule.load_state_dict(ckpt["schedule"])
     c.real_buffer.load_state_dict(ckpt["real_buffer"])
+    # The real buffer holds every step of the run: a run extended past the total_steps it
+    # was saved with keeps all of them, as an uninterrupted longer run does.
+    c.real_buffer.set_capacity(c.real_buffer.max_capacity)
     c.model_buffer.load_state_dict(ckpt["model_buffer"])
     restore_env(c.env, ckpt["env"])
     restore_env(c.eval_env, ckpt["eval_env"])

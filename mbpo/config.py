@@ -7,6 +7,7 @@ interpolation, so `env=hopper` alone gives MBPO's Hopper run.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Optional
@@ -93,13 +94,73 @@ class RunConfig:
     checkpoint_every: int = 5000
     """Env steps between checkpoints; one is also written at the end and on SIGINT/SIGTERM."""
     resume: Optional[str] = None  # noqa: UP045 (OmegaConf needs Optional here)
-    """true: continue this run dir's checkpoint; PATH: a run dir or checkpoint file."""
+    """true: continue this run dir's checkpoint; auto: that, or a fresh start where there is
+    none; PATH: a run dir or checkpoint file."""
+    overwrite: bool = False
+    """Let a new run replace the run already in its directory (its events, checkpoint,
+    summary and recorded config). Without it such a run is refused before any write."""
+    max_skipped_updates: int = 1000
+    """Stop (exit status 3) once this many SAC updates in a row were skipped for non-finite
+    losses: training has collapsed. 0 = never."""
+    max_rolled_back_fits: int = 3
+    """Stop (exit status 3) once this many model fits in a row were rolled back for
+    non-finite losses. 0 = never."""
 
     env: Any = MISSING
     model: Any = MISSING
     agent: Any = MISSING
     rollout: Any = MISSING
     experiment: Any = None
+
+
+SEED_LIMIT = 2**32 - 1
+"""numpy's seeds are 32-bit; the eval env is seeded with seed + 1_000_000."""
+
+
+def _where(path: str) -> str:
+    return path or "config"
+
+
+def check_finite(node: Any, path: str = "") -> None:
+    """Refuse NaN anywhere, and +-inf anywhere but env.kwargs (a healthy range may be
+    unbounded): no other setting has a meaning for them."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            check_finite(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(node, (list, tuple)):
+        for i, value in enumerate(node):
+            check_finite(value, f"{path}[{i}]")
+    elif isinstance(node, float) and not math.isfinite(node):
+        if math.isnan(node) or not path.startswith("env.kwargs"):
+            raise ValueError(f"{_where(path)} must be a finite number, got {node}")
+
+
+def check_positive(name: str, value: Any, minimum: int = 1) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def validate_run_settings(cfg: Any) -> None:
+    """The top-level settings' own rules (the schema checks their types; the groups check
+    theirs in their constructors). Raises ValueError naming the field, value and range."""
+    unknown = sorted(set(cfg) - set(RunConfig.__dataclass_fields__) - {"hydra"})
+    if unknown:
+        raise ValueError(f"{unknown[0]} is not a setting; the top-level settings are "
+                         f"{', '.join(RunConfig.__dataclass_fields__)} (README, Configuration)")
+    for name in ("total_steps", "epoch_length", "model_train_freq", "updates_per_step",
+                 "rollout_batch_size", "rollout_chunk_size", "model_retain_epochs",
+                 "eval_every", "eval_episodes", "log_every", "checkpoint_every"):
+        check_positive(name, cfg[name])
+    for name in ("diagnostic_every", "probe_size", "threads", "max_skipped_updates",
+                 "max_rolled_back_fits"):
+        check_positive(name, cfg[name], minimum=0)
+    if not 0 <= cfg.seed <= SEED_LIMIT - 1_000_000:
+        raise ValueError(f"seed must be in [0, {SEED_LIMIT - 1_000_000}], got {cfg.seed}")
+    if not 1 <= cfg.init_steps < cfg.total_steps:
+        raise ValueError(f"init_steps must be in [1, total_steps={cfg.total_steps}) (the "
+                         f"first model fit needs real data), got {cfg.init_steps}")
+    if not 0.0 <= cfg.real_ratio <= 1.0:
+        raise ValueError(f"real_ratio must be in [0, 1], got {cfg.real_ratio}")
 
 
 def register_configs() -> None:

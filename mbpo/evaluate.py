@@ -12,10 +12,14 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from mbpo.checkpoint import CHECKPOINT_NAME
+from mbpo.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checked
 from mbpo.envs import make_env
 from mbpo.evaluation import evaluate_policy
 from mbpo.sac import SAC
+
+
+class EvaluateError(ValueError):
+    """Bad arguments or an unusable run dir: one line, exit status 2."""
 
 
 def load_agent(run_dir: Path, device: torch.device) -> tuple[SAC, dict]:
@@ -24,14 +28,17 @@ def load_agent(run_dir: Path, device: torch.device) -> tuple[SAC, dict]:
     checkpoint = run_dir / CHECKPOINT_NAME
     for path in (config_path, checkpoint):
         if not path.is_file():
-            raise SystemExit(f"error: run_dir={run_dir} has no {path.relative_to(run_dir)}")
+            raise EvaluateError(f"run_dir={run_dir} has no {path.relative_to(run_dir)}")
     cfg = OmegaConf.load(config_path)
     env = make_env(cfg.env.id, OmegaConf.to_container(cfg.env.kwargs, resolve=True))
     agent_cfg = OmegaConf.to_container(cfg.agent, resolve=True)
     agent_cfg.pop("_target_")
     agent = SAC(env.observation_space.shape[0], env.action_space.shape[0],
                 env.action_space.low, env.action_space.high, device=device, **agent_cfg)
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)
+    try:
+        state = load_checked(checkpoint, None)
+    except CheckpointError as e:
+        raise EvaluateError(str(e).removeprefix("resume: ")) from e
     agent.load_full_state(state["agent"])
     env.close()
     return agent, {"env_id": cfg.env.id, "env_kwargs": cfg.env.kwargs,
@@ -60,7 +67,7 @@ def main(argv: list[str]) -> None:
     run_dir = Path(args.run_dir)
     episodes, seed = int(args.get("episodes", 10)), int(args.get("seed", 12345))
     if episodes < 1:
-        raise SystemExit(f"error: episodes must be >= 1, got {episodes}")
+        raise EvaluateError(f"episodes must be >= 1, got {episodes}")
     agent, info = load_agent(run_dir, torch.device(args.get("device", "cpu")))
     env_kwargs = OmegaConf.to_container(info["env_kwargs"], resolve=True)
     env = make_env(info["env_id"], env_kwargs)
@@ -77,4 +84,8 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    try:
+        main(sys.argv[1:])
+    except EvaluateError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -2,7 +2,7 @@
 
 The progress bar (tqdm) shows env steps, recent return, horizon and steps/s; it switches
 itself off when the output is not a terminal (log files, sweeps), where the one console
-line per evaluation remains.
+line per evaluation remains. Every console line also goes to the run's train.log.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class RunLogger:
         # purge_step: on resume, TensorBoard drops events at steps >= it from the old files.
         self.writer = SummaryWriter(log_dir=str(run_dir), purge_step=purge_step)
         self.console = console
+        self.log_file = open(run_dir / "train.log", "a", buffering=1)  # noqa: SIM115
         self.bar = None
         if console and total_steps is not None and sys.stderr.isatty():
             self.bar = tqdm(total=total_steps, initial=start_step, unit="step",
@@ -55,8 +56,10 @@ class RunLogger:
         self.bar.update(step - self.bar.n)
         self.bar.set_postfix(status, refresh=False)
 
-    def line(self, message: str) -> None:
-        if not self.console:
+    def line(self, message: str, console: bool = True) -> None:
+        """`message` to train.log and, unless `console=False`, to the console."""
+        self.log_file.write(message + "\n")
+        if not (self.console and console):
             return
         if self.bar is not None:
             self.bar.write(message)
@@ -70,3 +73,4 @@ class RunLogger:
         if self.bar is not None:
             self.bar.close()
         self.writer.close()
+        self.log_file.close()

@@ -51,11 +51,17 @@ class LoopSettings:
     diagnostic_every: int
     probe_size: int
     seed: int
+    max_skipped_updates: int
+    max_rolled_back_fits: int
 
     def model_buffer_capacity(self, horizon: int) -> int:
         """MBPO's model pool size: retain_epochs * (rollouts per epoch) * batch * horizon."""
         rollouts_per_epoch = self.epoch_length / self.model_train_freq
         return int(self.model_retain_epochs * rollouts_per_epoch * self.rollout_batch_size * horizon)
+
+
+class TrainingCollapsed(RuntimeError):
+    """Updates or fits kept failing on non-finite numbers: the run cannot recover."""
 
 
 @dataclass
@@ -86,6 +92,8 @@ class LoopState:
     best_return: float = float("-inf")
     horizons: list[int] = field(default_factory=list)
     lengths: list[float] = field(default_factory=list)  # mean realised length per phase
+    last_model_phase: int = -1  # env step of the last model phase (a resume may owe one)
+    rolled_back_fits: int = 0  # model fits rolled back in a row
     wall_s: float = 0.0  # time spent in the loop, summed over resumes
     sac_sums: dict[str, torch.Tensor] = field(default_factory=dict)  # averaged when logged
     sac_count: int | torch.Tensor = 0  # applied updates in the sums (a device tensor)
@@ -119,6 +127,13 @@ def model_phase(c: Components, s: LoopSettings, state: LoopState, log: RunLogger
     model_metrics = c.trainer.fit(real.obs, real.act, real.rew, real.next_obs)
     timers["model_train_s"] += time.perf_counter() - tic
     log.scalars("model", model_metrics, state.t)
+    state.last_model_phase = state.t
+    state.rolled_back_fits = state.rolled_back_fits + 1 if model_metrics["rollback"] else 0
+    if s.max_rolled_back_fits and state.rolled_back_fits >= s.max_rolled_back_fits:
+        raise TrainingCollapsed(
+            f"the last {state.rolled_back_fits} model fits all went non-finite and were rolled "
+            "back (max_rolled_back_fits); the likely cause is model.trainer.lr or the env's "
+            "rewards/observations (env.kwargs)")
 
     tic = time.perf_counter()
     start = c.real_buffer.sample_obs(s.rollout_batch_size)
@@ -158,7 +173,16 @@ def model_phase(c: Components, s: LoopSettings, state: LoopState, log: RunLogger
         **(plan.info or {}),
         **{f"signal_{name}": value for name, value in signals.items()},
     }, state.t)
-    log.histogram("rollout/uncertainty_hist", first.var, state.t)
+    finite_var = first.var[torch.isfinite(first.var)]
+    if finite_var.numel():  # a single-member model has no disagreement to show
+        log.histogram("rollout/uncertainty_hist", finite_var, state.t)
+
+
+def model_phase_due(s: LoopSettings, step: int) -> bool:
+    """MBPO trains the model every model_train_freq steps after init_steps, for the steps
+    to come (none after the last)."""
+    return (step >= s.init_steps and (step - s.init_steps) % s.model_train_freq == 0
+            and step < s.total_steps)
 
 
 def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
@@ -168,6 +192,11 @@ def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
     timers = {"model_train_s": 0.0, "rollout_s": 0.0, "probe_s": 0.0, "sac_s": 0.0}
     window_start, window_step = time.perf_counter(), state.t
     loop_start, wall_before = window_start, state.wall_s
+    if model_phase_due(s, state.t) and state.last_model_phase != state.t:
+        # A finished run extended with a larger total_steps: its last step skipped the model
+        # phase that an uninterrupted longer run takes there.
+        model_phase(c, s, state, log, timers)
+    skipped_before, skipped_in_a_row = c.agent.skipped_updates, 0
 
     while state.t < s.total_steps:
         t = state.t
@@ -176,6 +205,10 @@ def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
             action = c.env.action_space.sample()
         else:
             action = c.agent.act(state.obs, deterministic=False)
+            if not np.isfinite(action).all():  # never hand the simulator NaN controls
+                raise TrainingCollapsed(
+                    f"the policy's action at step {t} is not finite; the likely cause is "
+                    "agent.lr, agent.init_alpha or the env's rewards (env.kwargs)")
         next_obs, reward, terminated, truncated, _ = c.env.step(action)
         # Only `terminated` stops bootstrapping; a time-limit truncation does not.
         c.real_buffer.add(state.obs, action, float(reward), next_obs, bool(terminated))
@@ -206,8 +239,19 @@ def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
         if step % s.log_every == 0 and t >= s.init_steps:
             count = torch.as_tensor(state.sac_count).clamp_min(1)
             means = {k: v / count for k, v in state.sac_sums.items()}
-            log.scalars("sac", {**means, "skipped_updates": c.agent.skipped_updates}, step)
+            skipped = c.agent.skipped_updates
+            log.scalars("sac", {**means, "skipped_updates": skipped}, step)
+            # Every update of the window skipped: the streak goes on, else it restarts.
+            window_updates = s.log_every * s.updates_per_step
+            skipped_in_a_row = (skipped_in_a_row + window_updates
+                                if skipped - skipped_before >= window_updates else 0)
+            skipped_before = skipped
             state.sac_sums, state.sac_count = {}, 0
+            if s.max_skipped_updates and skipped_in_a_row >= s.max_skipped_updates:
+                raise TrainingCollapsed(
+                    f"the last {skipped_in_a_row} SAC updates were all skipped for non-finite "
+                    "losses (max_skipped_updates); the likely cause is agent.lr, "
+                    "agent.init_alpha or the env's rewards (env.kwargs)")
 
         # 3. Periodic deterministic evaluation and per-epoch console line.
         if step % s.eval_every == 0 or step == s.total_steps:
@@ -228,8 +272,7 @@ def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
             window_start, window_step = time.perf_counter(), step
 
         # 4. Model phase for the steps to come (MBPO trains the model every model_train_freq).
-        if (step >= s.init_steps and (step - s.init_steps) % s.model_train_freq == 0
-                and step < s.total_steps):
+        if model_phase_due(s, step):
             model_phase(c, s, state, log, timers)
 
         # 5. Checkpoint between iterations: periodically, at the end, or when asked to stop.

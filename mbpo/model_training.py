@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
+from mbpo.checks import finite, positive
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.optim import adam_step, clear_grads, fused_adam, load_adam_state
 from mbpo.precision import autocast
@@ -34,6 +35,11 @@ class EnsembleTrainer:
                  min_improvement: float = 0.01, max_epochs: int | None = None,
                  bf16: bool = False, holdout_row_multiple: int = 1):
         n_layers = len(model.linear_layers)
+        positive("model.trainer.lr", lr)
+        for i, decay in enumerate(weight_decays):
+            if finite(f"model.trainer.weight_decays[{i}]", decay) < 0:
+                raise ValueError(f"model.trainer.weight_decays[{i}] must be >= 0, got {decay}")
+        finite("model.trainer.min_improvement", min_improvement)
         if len(weight_decays) != n_layers:
             raise ValueError(
                 f"model.trainer.weight_decays needs one value per linear layer ({n_layers}), "
@@ -41,7 +47,7 @@ class EnsembleTrainer:
             )
         if batch_size < 1:
             raise ValueError(f"model.trainer.batch_size must be >= 1, got {batch_size}")
-        if not 0.0 < holdout_ratio < 1.0:
+        if not 0.0 < finite("model.trainer.holdout_ratio", holdout_ratio) < 1.0:
             raise ValueError(f"model.trainer.holdout_ratio must be in (0, 1), got {holdout_ratio}")
         if patience < 1:
             raise ValueError(f"model.trainer.patience must be >= 1, got {patience}")

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from mbpo.buffer import Batch
+from mbpo.checks import finite, positive
 from mbpo.ensemble import EnsembleLinear
 from mbpo.optim import adam_step, clear_grads, fused_adam, load_adam_state
 from mbpo.precision import autocast
@@ -107,14 +108,16 @@ class SAC(nn.Module):
                  update_order: str = "critic_first", bf16: bool = False,
                  device: torch.device | str = "cpu"):
         super().__init__()
-        if not 0.0 <= gamma < 1.0:
+        positive("agent.lr", lr)
+        if target_entropy is not None:
+            finite("agent.target_entropy", target_entropy)
+        if not 0.0 <= finite("agent.gamma", gamma) < 1.0:
             raise ValueError(f"agent.gamma must be in [0, 1), got {gamma}")
-        if not 0.0 < tau <= 1.0:
+        if not 0.0 < finite("agent.tau", tau) <= 1.0:
             raise ValueError(f"agent.tau must be in (0, 1], got {tau}")
         if batch_size < 1:
             raise ValueError(f"agent.batch_size must be >= 1, got {batch_size}")
-        if init_alpha <= 0:
-            raise ValueError(f"agent.init_alpha must be > 0, got {init_alpha}")
+        positive("agent.init_alpha", init_alpha)
         if update_order not in UPDATE_ORDERS:
             raise ValueError(f"agent.update_order must be one of {', '.join(UPDATE_ORDERS)}, "
                              f"got {update_order!r}")

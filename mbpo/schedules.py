@@ -16,6 +16,7 @@ from typing import NamedTuple, Protocol
 import torch
 from torch import Tensor
 
+from mbpo.checks import finite
 from mbpo.probe import SIGNALS
 
 SampleMask = Callable[[Tensor, int], Tensor]
@@ -99,11 +100,11 @@ class UncertaintyThreshold:
     moving average (after MACURA, Frauenknecht et al. 2024, and M2AC, Pan et al. 2020)."""
 
     def __init__(self, quantile: float, xi: float, smoothing: float):
-        if not 0.0 < quantile <= 1.0:
+        if not 0.0 < finite("rollout.quantile", quantile) <= 1.0:
             raise ValueError(f"rollout.quantile must be in (0, 1], got {quantile}")
-        if not xi > 0:
+        if not finite("rollout.xi", xi) > 0:
             raise ValueError(f"rollout.xi must be > 0, got {xi}")
-        if not 0.0 < smoothing <= 1.0:
+        if not 0.0 < finite("rollout.smoothing", smoothing) <= 1.0:
             raise ValueError(f"rollout.smoothing must be in (0, 1], got {smoothing}")
         self.quantile, self.xi, self.smoothing = quantile, xi, smoothing
         self.threshold: float | None = None

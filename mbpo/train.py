@@ -1,31 +1,28 @@
 """Entry point: `python -m mbpo.train env=halfcheetah rollout=adaptive`.
 
 `train(cfg, run_dir)` is a plain function (tests call it in-process); `main` is the thin
-Hydra wrapper that returns the final eval return for sweeps to optimise.
+Hydra wrapper that returns the final eval return for sweeps to optimise. Exit status: 0
+done, 2 bad input (one line, before any work or write), 3 training collapsed, 128 + signal
+number when SIGINT (130) or SIGTERM (143) stopped it (checkpointed; resume=true continues).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
-import os
-import random
 import signal
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import hydra
-import numpy as np
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mbpo import fp32_matmul
 from mbpo.allocator import keep_freed_memory
-from mbpo.buffer import TransitionBuffer
+from mbpo.build import build, loop_settings, resolve_device, seed_everything, start_state
 from mbpo.checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
@@ -36,104 +33,34 @@ from mbpo.checkpoint import (
     save_atomic,
 )
 from mbpo.config import register_configs
-from mbpo.envs import make_env, termination_fn
 from mbpo.logger import RunLogger
-from mbpo.loop import Components, LoopSettings, LoopState, run_mbpo
-from mbpo.model_training import HOLDOUT_ROW_MULTIPLE
-from mbpo.precision import PrecisionPlan, resolve_precision
+from mbpo.loop import LoopState, TrainingCollapsed, run_mbpo
+from mbpo.precision import resolve_precision
+from mbpo.run_dir import (
+    clear_run,
+    holds_run,
+    read_summary,
+    record_config,
+    remove_stale_tmp,
+    write_summary,
+)
 
 register_configs()
 
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device=cuda was requested but torch finds no CUDA device")
-    return torch.device(name)
-
-
-def loop_settings(cfg: DictConfig) -> LoopSettings:
-    settings = LoopSettings(**{f: cfg[f] for f in LoopSettings.__dataclass_fields__})
-    positive = ["total_steps", "epoch_length", "model_train_freq", "updates_per_step",
-                "rollout_batch_size", "rollout_chunk_size", "model_retain_epochs",
-                "eval_every", "eval_episodes", "log_every", "checkpoint_every"]
-    for name in positive:
-        if getattr(settings, name) < 1:
-            raise ValueError(f"{name} must be >= 1, got {getattr(settings, name)}")
-    if not 1 <= settings.init_steps < settings.total_steps:
-        raise ValueError(f"init_steps must be in [1, total_steps={settings.total_steps}) (the "
-                         f"first model fit needs real data), got {settings.init_steps}")
-    if settings.probe_size < 0:
-        raise ValueError(f"probe_size must be >= 0 (0 = off), got {settings.probe_size}")
-    if settings.diagnostic_every < 0:
-        raise ValueError(f"diagnostic_every must be >= 0 (0 = off), got {settings.diagnostic_every}")
-    if not 0.0 <= settings.real_ratio <= 1.0:
-        raise ValueError(f"real_ratio must be in [0, 1], got {settings.real_ratio}")
-    return settings
-
-
-def build(cfg: DictConfig, device: torch.device, settings: LoopSettings,
-          precision: PrecisionPlan | None = None) -> Components:
-    """Instantiate every component; run-time sizes go in as arguments, never into cfg."""
-    precision = precision or PrecisionPlan()
-    env_kwargs = OmegaConf.to_container(cfg.env.kwargs, resolve=True)
-    env = make_env(cfg.env.id, env_kwargs)
-    eval_env = make_env(cfg.env.id, env_kwargs)
-    obs_dim = env.observation_space.shape[0]
-    act_dim = env.action_space.shape[0]
-    model = instantiate(cfg.model.ensemble, obs_dim=obs_dim, act_dim=act_dim).to(device)
-    trainer = instantiate(cfg.model.trainer, model=model, bf16=precision.model_train,
-                          holdout_row_multiple=HOLDOUT_ROW_MULTIPLE if settings.row_padding else 1)
-    agent = instantiate(cfg.agent, obs_dim=obs_dim, act_dim=act_dim,
-                        action_low=env.action_space.low, action_high=env.action_space.high,
-                        bf16=precision.sac, device=device)
-    schedule = instantiate(cfg.rollout)
-    if schedule.needs_uncertainty and model.ensemble_size < 2:
-        raise ValueError(
-            f"model.ensemble.ensemble_size must be >= 2 for rollout={type(schedule).__name__}, "
-            f"which needs the members' disagreement; got {model.ensemble_size}"
-        )
-    if getattr(schedule, "uncertainty", "start") != "start" and settings.probe_size == 0:
-        raise ValueError(f"rollout.uncertainty={schedule.uncertainty} is measured by the probe; "
-                         "probe_size must be >= 1, got 0")
-    return Components(
-        env=env,
-        eval_env=eval_env,
-        terminated_fn=termination_fn(cfg.env.id, env_kwargs),
-        agent=agent,
-        model=model,
-        trainer=trainer,
-        schedule=schedule,
-        real_buffer=TransitionBuffer(obs_dim, act_dim, settings.total_steps, device),
-        model_buffer=TransitionBuffer(
-            obs_dim, act_dim, settings.model_buffer_capacity(schedule.max_horizon), device
-        ),
-        precision=precision,
-    )
-
-
-SUMMARY_NAME = "summary.json"
-"""Written when a run reaches total_steps: a re-launched suite (resume=auto) skips it."""
+__all__ = ["ConfigError", "RunStopped", "TrainingCollapsed", "build", "loop_settings",
+           "seed_everything", "start_state", "train"]
 
 
 class ConfigError(ValueError):
-    """Bad input (config value, env id, checkpoint), found before any work started."""
+    """Bad input (config value, env id, checkpoint, run dir), found before any work started."""
 
 
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
+class RunStopped(RuntimeError):
+    """SIGINT/SIGTERM stopped the run after it checkpointed; a sweep stops with it."""
 
-
-def start_state(components: Components, seed: int) -> LoopState:
-    """A fresh run's first observation, with the envs' own random streams seeded too (the
-    random-action phase samples from the action space), so a seed fixes the whole run."""
-    obs, _ = components.env.reset(seed=seed)
-    components.env.action_space.seed(seed)
-    components.eval_env.reset(seed=seed + 1_000_000)
-    return LoopState(obs=obs)
+    def __init__(self, message: str, signum: int):
+        super().__init__(message)
+        self.signum = signum
 
 
 def resume_path(resume: str | None, run_dir: Path) -> Path | None:
@@ -151,12 +78,12 @@ def resume_path(resume: str | None, run_dir: Path) -> Path | None:
 
 
 @contextlib.contextmanager
-def stop_on_signals(log: RunLogger) -> Iterator[list[bool]]:
+def stop_on_signals(log: RunLogger) -> Iterator[list[int]]:
     """SIGINT/SIGTERM ask the loop to checkpoint and stop; a second SIGINT interrupts."""
-    requested = [False]
+    requested = [0]  # the signal that asked, 0 while none has
 
     def handler(signum: int, _frame: object) -> None:
-        requested[0] = True
+        requested[0] = signum
         log.line(f"received {signal.Signals(signum).name}: checkpointing and stopping")
         signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT
                       else signal.SIG_DFL)
@@ -194,21 +121,32 @@ def finished_summary(run_dir: Path, total_steps: int, fingerprint: str) -> dict[
     A finished run of another config in the same directory is an error, not a skip: the
     results on disk would otherwise be reported under settings they were not run with.
     """
-    path = run_dir / SUMMARY_NAME
-    if not path.is_file():
+    done = read_summary(run_dir)
+    if done is None:
         return None
-    done = json.loads(path.read_text())
     if done.get("config", fingerprint) != fingerprint:
         raise ConfigError(f"{run_dir} holds a finished run of another config (config hash "
                           f"{done['config']}, this one {fingerprint}); use another run dir")
     return done["summary"] if done.get("total_steps") == total_steps else None
 
 
+def check_run_dir(run_dir: Path, checkpoint: Path | None, resume: str | None,
+                  overwrite: bool) -> bool:
+    """Whether a fresh run must first clear the run dir; refuses to write over a run."""
+    if checkpoint is not None or not holds_run(run_dir):
+        return False
+    if overwrite or str(resume).lower() == "auto":  # auto: a partial run, no checkpoint yet
+        return True
+    raise ConfigError(f"{run_dir} already holds a run; continue it with resume=true, or give "
+                      "this run another directory (hydra.run.dir=...); overwrite=true "
+                      "replaces it")
+
+
 def train(cfg: DictConfig, run_dir: Path, console: bool = True,
-          overrides: Sequence[str] = ()) -> dict[str, float]:
+          overrides: Sequence[str] = (), hydra_cfg: DictConfig | None = None) -> dict[str, float]:
     """Run (or resume) one MBPO training job, logging to `run_dir`; returns its returns.
 
-    Everything is validated and built before any training work starts.
+    Everything is validated and built before anything is written to `run_dir`.
     """
     fingerprint = config_fingerprint(cfg)
     if str(cfg.resume).lower() == "auto":
@@ -219,6 +157,7 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
             return done
     try:
         settings = loop_settings(cfg)
+        checkpoint = resume_path(cfg.resume, run_dir)
         device = resolve_device(cfg.device.value)
         precision = resolve_precision(cfg.precision.value, device, cfg.bf16_components)
         if cfg.threads > 0:
@@ -230,17 +169,23 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
         seed_everything(cfg.seed)
         components = build(cfg, device, settings, precision)
         state = start_state(components, cfg.seed)
-        checkpoint = resume_path(cfg.resume, run_dir)
+        clear_first = check_run_dir(run_dir, checkpoint, cfg.resume, cfg.overwrite)
         precision_before = None  # what the checkpoint's run resolved precision to
         if checkpoint is not None:
             saved = load_checked(checkpoint, fingerprint)
             state = restore_run(components, saved)
             run_dir = checkpoint.parent  # continue in the run's own directory
             precision_before = saved["meta"].get("precision")
-    except (ValueError, InstantiationException, CheckpointError) as e:
+    except (ValueError, TypeError, InstantiationException, CheckpointError) as e:
         cause = e.__cause__ if isinstance(e, InstantiationException) and e.__cause__ else e
-        raise ConfigError(str(cause)) from e
+        raise ConfigError(str(cause).strip().splitlines()[0]) from e
+    # Validated: from here on the run dir is written.
+    if clear_first:
+        clear_run(run_dir)
+    remove_stale_tmp(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    if checkpoint is None:
+        record_config(run_dir, cfg, overrides, hydra_cfg)
     # On resume, drop events logged after the checkpoint: the curves continue without
     # duplicated steps (everything an iteration logs is at a step <= its env steps).
     log = RunLogger(run_dir, console=console, purge_step=state.t + 1 if checkpoint else None,
@@ -261,16 +206,18 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
 
     try:
         with stop_on_signals(log) as stop:
-            state = run_mbpo(components, settings, log, state, save, lambda: stop[0])
+            state = run_mbpo(components, settings, log, state, save, lambda: bool(stop[0]))
         summary = state.summary()
-        if state.t >= settings.total_steps:  # tmp + rename: a crash never leaves half a file
-            tmp = run_dir / (SUMMARY_NAME + ".tmp")
-            tmp.write_text(json.dumps(
-                {"total_steps": settings.total_steps, "config": fingerprint, "summary": summary},
-                indent=1))
-            os.replace(tmp, run_dir / SUMMARY_NAME)
+        if state.t >= settings.total_steps:
+            write_summary(run_dir, settings.total_steps, fingerprint, summary)
         log.hparams(hparams_of(cfg, overrides),
                     {f"hparam/{k}": v for k, v in summary.items()}, state.t)
+        if stop[0] and state.t < settings.total_steps:
+            raise RunStopped(f"stopped at step {state.t} with a checkpoint in {run_dir}; "
+                             "resume=true continues it (resume=auto for a sweep)", stop[0])
+    except TrainingCollapsed as e:
+        log.line(f"error: training collapsed at step {state.t}: {e}", console=False)
+        raise
     finally:
         log.close()
         components.env.close()
@@ -280,15 +227,27 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
 
 @hydra.main(version_base=None, config_path="../conf", config_name="config")
 def main(cfg: DictConfig) -> float:
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        hydra_cfg = HydraConfig.get()
-        result = train(cfg, Path(hydra_cfg.runtime.output_dir),
-                       overrides=list(hydra_cfg.overrides.task))
-    except ConfigError as e:  # bad input: one clear line, non-zero exit
+        result = train(cfg, run_dir, overrides=list(hydra_cfg.overrides.task),
+                       hydra_cfg=hydra_cfg)
+    except ConfigError as e:  # bad input: one clear line, nothing written
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()  # the empty directory Hydra made for this run, if it is empty
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    except TrainingCollapsed as e:
+        print(f"error: training collapsed: {e}; the last good checkpoint is kept", file=sys.stderr)
+        sys.exit(3)
+    except RunStopped as e:  # a sweep stops here too: no further job starts
+        print(str(e), file=sys.stderr)
+        sys.exit(128 + e.signum)
     return result["final_return"]
 
 
 if __name__ == "__main__":
+    from mbpo.cli import preflight
+
+    preflight(sys.argv[1:])
     main()
