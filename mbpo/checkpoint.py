@@ -28,7 +28,7 @@ CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT_VERSION = 3  # 3: safe to load (no pickled objects), with a digest; 2: one SAC optimiser
 RESUMABLE_OVERRIDES = ("resume", "threads", "device", "fp32_matmul", "row_padding", "total_steps",
                        "checkpoint_every", "log_every", "eval_episodes", "overwrite",
-                       "max_skipped_updates", "max_rolled_back_fits")
+                       "max_skipped_updates", "max_rolled_back_fits", "objective")
 """Settings a resumed run may change without changing what the run is (and the fingerprint
 of runs from before a setting existed stays theirs)."""
 ADDED_SETTINGS = {("agent", "update_order"): "critic_first", ("rollout", "uncertainty"): "start",

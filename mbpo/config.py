@@ -28,6 +28,13 @@ class Precision(str, Enum):
     bf16 = "bf16"
 
 
+class Objective(str, Enum):
+    auc = "auc"
+    final = "final"
+    best = "best"
+    last_k_mean = "last_k_mean"
+
+
 class Fp32Matmul(str, Enum):
     auto = "auto"
     mkl = "mkl"
@@ -105,6 +112,11 @@ class RunConfig:
     max_rolled_back_fits: int = 3
     """Stop (exit status 3) once this many model fits in a row were rolled back for
     non-finite losses. 0 = never."""
+
+    objective: Objective = Objective.auc
+    """What a run returns to a sweeper (Optuna maximises it): auc (mean of all evaluations,
+    the default: one evaluation is the noisiest figure a run has), final, best, or
+    last_k_mean (mean of the last 5 evaluations)."""
 
     env: Any = MISSING
     model: Any = MISSING

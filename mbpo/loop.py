@@ -78,6 +78,10 @@ class Components:
     precision: PrecisionPlan
 
 
+LAST_K = 5
+"""Evaluations averaged in last_k_mean_return: the end of the curve, without one noisy point."""
+
+
 @dataclass
 class LoopState:
     """What the loop carries from one env step to the next; a checkpoint holds all of it."""
@@ -90,6 +94,7 @@ class LoopState:
     uncertainty: float = float("nan")
     final_return: float = float("nan")
     best_return: float = float("-inf")
+    eval_returns: list[float] = field(default_factory=list)  # every evaluation's mean
     horizons: list[int] = field(default_factory=list)
     lengths: list[float] = field(default_factory=list)  # mean realised length per phase
     last_model_phase: int = -1  # env step of the last model phase (a resume may owe one)
@@ -99,9 +104,13 @@ class LoopState:
     sac_count: int | torch.Tensor = 0  # applied updates in the sums (a device tensor)
 
     def summary(self) -> dict[str, float]:
+        returns = self.eval_returns
         return {
             "final_return": self.final_return,
             "best_return": self.best_return,
+            # The mean of all evaluations: the learning curve's area, less noisy than one.
+            "auc_return": float(np.mean(returns)) if returns else float("nan"),
+            "last_k_mean_return": float(np.mean(returns[-LAST_K:])) if returns else float("nan"),
             "mean_horizon": float(np.mean(self.horizons)) if self.horizons else float("nan"),
             "mean_length": float(np.mean(self.lengths)) if self.lengths else float("nan"),
             "wall_s": self.wall_s,
@@ -260,6 +269,7 @@ def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
             mean, std = evaluate_policy(c.eval_env, c.agent, s.eval_episodes)
             state.final_return = mean
             state.best_return = max(state.best_return, mean)
+            state.eval_returns.append(mean)
             log.scalars("eval", {"return": mean, "return_std": std}, step)
             log.scalars("perf", {"env_steps_per_s": steps_per_s, **timers}, step)
             log.line(

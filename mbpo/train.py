@@ -47,6 +47,10 @@ from mbpo.run_dir import (
 
 register_configs()
 
+OBJECTIVE_KEYS = {"auc": "auc_return", "final": "final_return", "best": "best_return",
+                  "last_k_mean": "last_k_mean_return"}
+"""`objective` -> the summary field main() returns to a sweeper."""
+
 __all__ = ["ConfigError", "RunStopped", "TrainingCollapsed", "build", "loop_settings",
            "seed_everything", "start_state", "train"]
 
@@ -243,7 +247,7 @@ def main(cfg: DictConfig) -> float:
     except RunStopped as e:  # a sweep stops here too: no further job starts
         print(str(e), file=sys.stderr)
         sys.exit(128 + e.signum)
-    return result["final_return"]
+    return result[OBJECTIVE_KEYS[cfg.objective.value]]
 
 
 if __name__ == "__main__":

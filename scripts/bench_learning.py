@@ -1,6 +1,6 @@
 """Learning-quality suites: schedules x seeds through the project's Hydra multirun, resumable.
 
-Usage: python scripts/bench_learning.py --suite quick|hopper|full OUT_DIR
+Usage: python scripts/bench_learning.py --suite quick|hopper|hopper20|full OUT_DIR
            [--jobs 2] [--schedules a,b] [--seeds N] [--steps N] [--report-only]
            [-- extra Hydra overrides...]
 
@@ -13,6 +13,9 @@ OUT_DIR:
   return.png      eval return curves (mean and 95% CI band over finished seeds);
   horizon.png     horizon and realised length per phase, and the start-state Var
                   distribution (10/50/90% quantiles) that the adaptive rule reads.
+A suite with a matched `fixed` arm (hopper20) runs it only once every seed of its adaptive
+arm has finished, at h = the adaptive runs' mean realised length, rounded: the control that
+says whether following the uncertainty adds anything over a well-chosen constant.
 Running the same command again skips finished runs (their summary.json) and resumes
 interrupted ones from their checkpoints (`resume=auto`), so a suite can be completed over
 several sittings; nothing is estimated for runs that did not reach a budget.
@@ -54,6 +57,8 @@ class Suite:
     total_steps: int
     budgets: tuple[int, ...]
     checkpoint_every: int
+    overrides: tuple[str, ...] = ()  # for every run of the suite
+    matched_fixed: bool = False  # `fixed` runs at the adaptive arm's mean realised length
 
 
 SUITES = {
@@ -61,6 +66,11 @@ SUITES = {
                    (1000, 2000, 3000), 1000),
     "hopper": Suite(("hopper",), ("linear", "adaptive", "masked"), 3, 15000,
                     (5000, 10000, 15000), 1000),
+    # Hopper at MBPO's settings to 20k steps; the k-step diagnostic after every model fit
+    # pairs each phase's horizon with its model's true error (docs/results/signal-study).
+    "hopper20": Suite(("hopper",), ("linear", "adaptive", "fixed"), 5, 20000,
+                      (10000, 15000, 20000), 1000, overrides=("diagnostic_every=250",),
+                      matched_fixed=True),
     "full": Suite(("halfcheetah", "hopper", "walker2d"), ("fixed", "linear", "adaptive", "masked"),
                   5, 100000, (20000, 100000), 5000),
 }
@@ -76,7 +86,8 @@ ANCHORS = {
 DIRNAME_EXCLUDES = "[threads,device,resume,total_steps,checkpoint_every]"
 
 
-def sweep_command(suite: Suite, out: Path, jobs: int, extra: list[str]) -> list[str]:
+def sweep_command(suite: Suite, out: Path, jobs: int, extra: list[str],
+                  schedules: tuple[str, ...] | None = None) -> list[str]:
     """One Hydra multirun over envs x seeds x schedules (seeds outermost: seed 0 of every
     schedule finishes first, which is what a partially completed suite should hold).
     A `hydra/launcher=...` among the extra overrides (a cluster) replaces the local joblib."""
@@ -86,8 +97,9 @@ def sweep_command(suite: Suite, out: Path, jobs: int, extra: list[str]) -> list[
         sys.executable, "-m", "mbpo.train", "-m",
         f"env={','.join(suite.envs)}",
         f"seed={','.join(str(s) for s in range(suite.seeds))}",
-        f"rollout={','.join(suite.schedules)}",
+        f"rollout={','.join(schedules or suite.schedules)}",
         f"total_steps={suite.total_steps}", f"checkpoint_every={suite.checkpoint_every}",
+        *suite.overrides,
         "resume=auto", "threads=1", *launcher,
         f"hydra.sweep.dir={out / 'runs'}",
         "hydra.sweep.subdir=${hydra.job.override_dirname}",
@@ -120,7 +132,10 @@ def load_runs(out: Path, suite: Suite) -> list[Run]:
     for overrides_file in sorted((out / "runs").glob("*/.hydra/overrides.yaml")):
         run_dir = overrides_file.parent.parent
         kv = dict(o.lstrip("+~").split("=", 1) for o in yaml.safe_load(overrides_file.read_text()))
-        extras.append({f"{k}={v}" for k, v in kv.items() if k not in NOT_GROUPING})
+        extra = {f"{k}={v}" for k, v in kv.items() if k not in NOT_GROUPING}
+        if suite.matched_fixed and kv["rollout"] == "fixed":  # its h is the arm's own
+            extra.discard(f"rollout.h={kv.get('rollout.h')}")
+        extras.append(extra)
         summary_file = run_dir / "summary.json"
         summary = None
         if summary_file.is_file():
@@ -149,6 +164,18 @@ def groups_ran(suite: Suite, runs: list[Run]) -> str:
     run is not the whole suite)."""
     ran = groups_present(suite, runs)
     return f"{len(ran)} schedule{'s' * (len(ran) != 1)} ({', '.join(ran)})"
+
+
+def matched_horizon(out: Path, suite: Suite) -> tuple[int | None, str]:
+    """The fixed arm's h: the mean realised length of the adaptive arm, rounded, once every
+    seed of it finished; else None and why not."""
+    runs = load_runs(out, suite) if (out / "runs").is_dir() else []
+    done = [r for r in runs if r.schedule == "adaptive" and r.summary is not None]
+    if len(done) < suite.seeds:
+        return None, (f"the matched fixed arm waits for the adaptive arm: {len(done)} of "
+                      f"{suite.seeds} seeds finished")
+    length = float(np.mean([r.summary["mean_length"] for r in done]))
+    return max(1, int(np.floor(length + 0.5))), f"mean realised length {length:.2f}"
 
 
 def auc(run: Run) -> float:
@@ -331,6 +358,16 @@ def log_invocation(out: Path, seconds: float, code: int) -> None:
                 f"`python {shlex.join(sys.argv)}` | {seconds / 60:.1f} | {code} |\n")
 
 
+def launch(out: Path, command: list[str]) -> int:
+    print("running:", shlex.join(command), flush=True)
+    tic = time.time()
+    code = subprocess.run(command).returncode
+    log_invocation(out, time.time() - tic, code)
+    if code != 0:
+        print(f"the sweep exited with {code}; reporting what finished", file=sys.stderr)
+    return code
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--suite", required=True, choices=sorted(SUITES))
@@ -361,15 +398,18 @@ def main() -> None:
             parser.error(f"--schedules must be a subset of {','.join(suite.schedules)}, "
                          f"got {args.schedules}")
     to_run = dataclasses.replace(suite, schedules=chosen) if args.schedules else suite
-    command = sweep_command(to_run, out, args.jobs, extra)
+    matched = to_run.matched_fixed and "fixed" in to_run.schedules
+    first = tuple(s for s in to_run.schedules if not (matched and s == "fixed"))
+    command = sweep_command(to_run, out, args.jobs, extra, first)
     if not args.report_only:
         out.mkdir(parents=True, exist_ok=True)
-        print("running:", shlex.join(command), flush=True)
-        tic = time.time()
-        code = subprocess.run(command).returncode
-        log_invocation(out, time.time() - tic, code)
-        if code != 0:
-            print(f"the sweep exited with {code}; reporting what finished", file=sys.stderr)
+        code = launch(out, command) if first else 0
+        if matched and code == 0:
+            h, why = matched_horizon(out, suite)
+            print(f"fixed arm: {f'h = {h} ({why})' if h else why}", flush=True)
+            if h is not None:
+                code = launch(out, sweep_command(to_run, out, args.jobs,
+                                                 [*extra, f"rollout.h={h}"], ("fixed",)))
     print(f"wrote {report(args.suite, suite, out, command)}")
 
 

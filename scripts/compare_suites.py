@@ -1,7 +1,10 @@
 """Is one group of seeded runs better than another, or is the gap noise?
 
 Usage: python scripts/compare_suites.py DIR_A DIR_B --suite quick [--steps N]
-           [--group adaptive] [--solved 1000]
+           [--group adaptive] [--group-b GROUP] [--solved 1000]
+
+Two groups of one suite directory compare with DIR_A = DIR_B, e.g.
+`compare_suites.py D D --suite hopper20 --group linear --group-b adaptive`.
 
 DIR_A and DIR_B are `scripts/bench_learning.py` output directories (or any with the same
 runs/ layout), e.g. a control and a variant run with the same seeds. Over the finished runs
@@ -75,21 +78,23 @@ def main() -> None:
     parser.add_argument("--suite", required=True, choices=sorted(SUITES))
     parser.add_argument("--steps", type=int, help="the suites' env steps per run, if changed")
     parser.add_argument("--group", default="adaptive", help="schedule (or ablation group)")
+    parser.add_argument("--group-b", help="the group in DIR_B, if not --group")
     parser.add_argument("--solved", type=float, help="final eval return that counts as solved")
     args = parser.parse_args()
+    group_b = args.group_b or args.group
     suite = SUITES[args.suite]
     if args.steps is not None:
         suite = dataclasses.replace(suite, total_steps=args.steps)
     a = finished_group(args.a, suite, args.group)
-    b = finished_group(args.b, suite, args.group)
+    b = finished_group(args.b, suite, group_b)
     envs = sorted({env for env, _ in [*a, *b]})
     for env in envs:
         target = args.solved if args.solved is not None else max(
             (v.get("target", -np.inf) for v in ANCHORS.get(env, {}).values()), default=-np.inf)
         rows_a = {s: v for (e, s), v in a.items() if e == env}
         rows_b = {s: v for (e, s), v in b.items() if e == env}
-        print(f"## {env}, group {args.group}: A = {args.a} ({len(rows_a)} runs), "
-              f"B = {args.b} ({len(rows_b)} runs)\n")
+        print(f"## {env}: A = {args.a} group {args.group} ({len(rows_a)} runs), "
+              f"B = {args.b} group {group_b} ({len(rows_b)} runs)\n")
         print("| seed | A final | A AUC | B final | B AUC |\n|---|---|---|---|---|")
         for seed in sorted({*rows_a, *rows_b}):
             cells = [f"{x:.1f}" for v in (rows_a.get(seed), rows_b.get(seed))

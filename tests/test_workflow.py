@@ -1,9 +1,11 @@
 """Sweeps through Hydra's launchers, HParams, plots and evaluation, end to end (CLI)."""
 
+import json
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -106,3 +108,24 @@ def test_learning_suite_runs_every_schedule_reports_and_skips_finished_runs(tmp_
                            "fixed"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert same.returncode != 0 and "| 0 |" in same.stdout
     assert "need at least 2 finished runs per group (A has 1, B 1)" in same.stderr
+
+
+def test_a_matched_fixed_arm_runs_at_the_adaptive_arms_mean_length_once_it_finished(tmp_path):
+    """hopper20's control: fixed waits for every adaptive seed, then runs at their mean
+    realised length, rounded, and reports as the suite's `fixed` arm."""
+    args = ("scripts/bench_learning.py", "--suite", "hopper20", str(tmp_path), "--seeds", "1",
+            "--steps", "300", "--", "experiment=debug")
+    early = subprocess.run([sys.executable, *args[:4], "--schedules", "fixed", *args[4:]],
+                           cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert "waits for the adaptive arm: 0 of 1 seeds finished" in early.stdout
+    assert not (tmp_path / "runs").exists()
+    out = cli(*args)
+    summary = json.loads(next((tmp_path / "runs").glob("*rollout=adaptive*/summary.json"))
+                         .read_text())
+    h = int(np.floor(summary["summary"]["mean_length"] + 0.5))
+    assert f"fixed arm: h = {h} (mean realised length" in out
+    fixed = [p.name for p in (tmp_path / "runs").glob("*rollout=fixed*")]
+    assert len(fixed) == 1 and f"rollout.h={h}" in fixed[0] and "diagnostic_every=250" in fixed[0]
+    table = (tmp_path / "results.md").read_text()
+    for arm in ("linear", "adaptive", "fixed"):
+        assert f"| {arm} | 1/1 |" in table
