@@ -1,10 +1,17 @@
 """Evaluate a finished (or checkpointed) run's policy: `python -m mbpo.evaluate run_dir=...`.
 
 Arguments (key=value): run_dir (required), episodes=10, seed=12345, device=cpu,
-video=false (writes RUN_DIR/eval.gif where MuJoCo can render offscreen).
+video=false (writes RUN_DIR/eval.gif; needs offscreen rendering: MUJOCO_GL=egl with a GPU
+driver, or MUJOCO_GL=osmesa with OSMesa installed), export=false (writes RUN_DIR/policy.pt,
+plain tensors that run without this package: mbpo/policy.py).
 """
 
 from __future__ import annotations
+
+if __name__ == "__main__":  # before anything imports mujoco
+    from mbpo.mujoco_gl import exit_if_gl_broken
+
+    exit_if_gl_broken()
 
 import sys
 from pathlib import Path
@@ -76,11 +83,19 @@ def main(argv: list[str]) -> None:
     env.close()
     print(f"{info['env_id']} | policy at step {info['step']} | {episodes} episodes | "
           f"return {mean:.1f} ± {std:.1f}")
+    if bool(args.get("export", False)):
+        from mbpo.policy import export_policy
+
+        print(f"policy: {export_policy(run_dir)} (plain tensors; mbpo/policy.py says how to run it)")
     if bool(args.get("video", False)):
         try:
             print(f"video: {record_gif(agent, info['env_id'], env_kwargs, run_dir / 'eval.gif', seed)}")
         except Exception as e:  # offscreen GL is often missing on servers
-            print(f"video: rendering is not available here ({type(e).__name__}: {e})")
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise EvaluateError(
+                f"video=true needs offscreen rendering, which failed here ({type(e).__name__}: "
+                f"{first[:120]}); set MUJOCO_GL=egl (GPU driver) or MUJOCO_GL=osmesa (OSMesa)"
+            ) from e
 
 
 if __name__ == "__main__":

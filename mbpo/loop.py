@@ -194,6 +194,11 @@ def model_phase_due(s: LoopSettings, step: int) -> bool:
             and step < s.total_steps)
 
 
+def uses_model(c: Components) -> bool:
+    """False for the model-free baseline (rollout=none)."""
+    return getattr(c.schedule, "uses_model", True)
+
+
 def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
              save_checkpoint: Callable[[LoopState], None] | None = None,
              stop_requested: Callable[[], bool] = lambda: False) -> LoopState:
@@ -201,7 +206,7 @@ def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
     timers = {"model_train_s": 0.0, "rollout_s": 0.0, "probe_s": 0.0, "sac_s": 0.0}
     window_start, window_step = time.perf_counter(), state.t
     loop_start, wall_before = window_start, state.wall_s
-    if model_phase_due(s, state.t) and state.last_model_phase != state.t:
+    if model_phase_due(s, state.t) and state.last_model_phase != state.t and uses_model(c):
         # A finished run extended with a larger total_steps: its last step skipped the model
         # phase that an uninterrupted longer run takes there.
         model_phase(c, s, state, log, timers)
@@ -282,7 +287,7 @@ def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
             window_start, window_step = time.perf_counter(), step
 
         # 4. Model phase for the steps to come (MBPO trains the model every model_train_freq).
-        if model_phase_due(s, step):
+        if model_phase_due(s, step) and uses_model(c):
             model_phase(c, s, state, log, timers)
 
         # 5. Checkpoint between iterations: periodically, at the end, or when asked to stop.

@@ -42,6 +42,21 @@ def _check_horizon(name: str, value: int) -> None:
         raise ValueError(f"rollout.{name} must be an integer >= 1, got {value!r}")
 
 
+class ModelFree:
+    """No model phase at all: the model-free SAC baseline every MBPO paper reports. The
+    ensemble is never fitted or rolled out, and every SAC batch is real data."""
+
+    uses_model = False
+
+    def __init__(self) -> None:
+        self.max_horizon = 1  # sizes an empty model buffer
+        self.needs_uncertainty = False
+
+    def plan(self, epoch: int, uncertainty: Tensor,
+             signals: Mapping[str, float] | None = None) -> RolloutPlan:
+        raise RuntimeError("rollout=none has no model phase")
+
+
 class FixedHorizon:
     """The same horizon every phase."""
 

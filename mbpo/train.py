@@ -8,6 +8,11 @@ number when SIGINT (130) or SIGTERM (143) stopped it (checkpointed; resume=true 
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # before anything imports mujoco
+    from mbpo.mujoco_gl import exit_if_gl_broken
+
+    exit_if_gl_broken()
+
 import contextlib
 import signal
 import sys

@@ -230,3 +230,21 @@ def test_ctrl_c_in_a_sweep_checkpoints_the_job_and_starts_no_other(tmp_path):
     assert proc.returncode == 128 + signal.SIGINT, out
     assert (sweep / "0" / CHECKPOINT_NAME).is_file()
     assert not (sweep / "1").exists()
+
+
+def test_a_gl_backend_that_cannot_load_is_one_line_not_a_traceback(finished_run, monkeypatch):
+    monkeypatch.setenv("MUJOCO_GL", "no-such-backend")
+    for out in (cli(f"run_dir={finished_run}", "video=true", module="mbpo.evaluate"),
+                cli(*TINY, f"hydra.run.dir={finished_run}", "resume=true")):
+        assert out.returncode == 2, out.stderr
+        assert len(out.stderr.strip().splitlines()) == 1 and "MUJOCO_GL" in out.stderr
+
+
+def test_evaluate_exports_a_plain_policy_file(finished_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    out = cli(f"run_dir={run}", "episodes=1", "export=true", module="mbpo.evaluate")
+    assert out.returncode == 0, out.stderr
+    assert torch.load(run / "policy.pt", weights_only=True)["format"] == "mbpo-policy 1"

@@ -21,7 +21,7 @@ def test_groups_offer_the_documented_options():
                               "walker2d"]
     assert options("model") == ["deterministic_ensemble", "gaussian_ensemble"]
     assert options("agent") == ["sac"]
-    assert options("rollout") == ["adaptive", "fixed", "linear", "masked"]
+    assert options("rollout") == ["adaptive", "fixed", "linear", "masked", "none"]
 
 
 @pytest.mark.parametrize("env", options("env"))

@@ -62,3 +62,19 @@ def test_same_seed_gives_same_numbers(make_cfg, tmp_path):
     assert scalars(tmp_path / "a")["sac/critic_loss"] == scalars(tmp_path / "b")["sac/critic_loss"]
     train(make_cfg("env=hopper", "experiment=debug", "seed=4"), tmp_path / "c", console=False)
     assert scalars(tmp_path / "c")["sac/critic_loss"] != scalars(tmp_path / "a")["sac/critic_loss"]
+
+
+def test_model_free_baseline_fits_no_model_and_rolls_nothing_out(make_cfg, tmp_path, monkeypatch):
+    from mbpo import loop
+
+    def never(*args, **kwargs):
+        raise AssertionError("rollout=none ran a model phase")
+
+    monkeypatch.setattr(loop, "model_phase", never)
+    cfg = make_cfg("env=hopper", "rollout=none", "experiment=debug", "seed=1")
+    result = train(cfg, tmp_path, console=False)
+    logged = scalars(tmp_path)
+    assert {"eval/return", "sac/critic_loss", "sac/q_mean", "perf/sac_s"} <= set(logged)
+    assert not any(tag.startswith(("rollout/", "model/")) for tag in logged)
+    assert [s for s, _ in logged["eval/return"]] == [100, 200, 300]
+    assert result["mean_horizon"] != result["mean_horizon"]  # NaN: no horizon was chosen
