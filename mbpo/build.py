@@ -52,6 +52,7 @@ def build(cfg: DictConfig, device: torch.device, settings: LoopSettings,
     """Instantiate every component; run-time sizes go in as arguments, never into cfg."""
     precision = precision or PrecisionPlan()
     env_kwargs = env_kwargs_of(cfg)
+    termination_fn(cfg.env.id, env_kwargs, cfg.env.get("termination"))  # refused up front
     env = make_env(cfg.env.id, env_kwargs)
     eval_env = make_env(cfg.env.id, env_kwargs)
     obs_dim = env.observation_space.shape[0]
@@ -73,7 +74,7 @@ def build(cfg: DictConfig, device: torch.device, settings: LoopSettings,
     return Components(
         env=env,
         eval_env=eval_env,
-        terminated_fn=termination_fn(cfg.env.id, env_kwargs),
+        terminated_fn=termination_fn(cfg.env.id, env_kwargs, cfg.env.get("termination")),
         agent=agent,
         model=model,
         trainer=trainer,

@@ -32,7 +32,7 @@ RESUMABLE_OVERRIDES = ("resume", "threads", "device", "fp32_matmul", "row_paddin
 """Settings a resumed run may change without changing what the run is (and the fingerprint
 of runs from before a setting existed stays theirs)."""
 ADDED_SETTINGS = {("agent", "update_order"): "critic_first", ("rollout", "uncertainty"): "start",
-                  (None, "probe_size"): 2048}
+                  (None, "probe_size"): 2048, ("env", "termination"): None}
 """Settings that change what a run computes, added after runs existed, with the value every
 run before them had. At that value they leave the fingerprint out, so older checkpoints and
 finished runs stay resumable; any other value changes it."""
@@ -109,15 +109,25 @@ def _time_limit(env: gym.Env) -> gym.wrappers.TimeLimit | None:
     return None
 
 
+def plain_attributes(env: gym.Env) -> dict[str, Any]:
+    return {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in vars(env).items()
+            if not k.startswith("_") and (isinstance(v, (bool, int, float, type(None)))
+                                          or (isinstance(v, np.ndarray) and v.dtype != object))}
+
+
 def env_state(env: gym.Env) -> dict[str, Any]:
     """Everything that decides the env's future: the whole MjData (derived quantities too,
     which some rewards read before stepping), time-limit counter and both generators."""
     sim = env.unwrapped
     limit = _time_limit(env)
+    mjdata = isinstance(getattr(sim, "data", None), mujoco.MjData)
     return {
         # MjData's own serialisation (model and every array, derived quantities included:
         # some rewards read them before stepping), as bytes: no pickled object.
-        "mjdata": sim.data.__getstate__(),
+        "mjdata": sim.data.__getstate__() if mjdata else None,
+        # Any other env: its plain attributes (arrays, numbers), which is the whole state of
+        # simple envs such as classic control; exact resume is tested for MuJoCo envs.
+        "attrs": None if mjdata else plain_attributes(sim),
         "elapsed_steps": limit._elapsed_steps if limit else None,
         "np_random": sim.np_random.bit_generator.state,
         "action_space": env.action_space.np_random.bit_generator.state,
@@ -127,12 +137,15 @@ def env_state(env: gym.Env) -> dict[str, Any]:
 def restore_env(env: gym.Env, state: dict[str, Any]) -> None:
     """Inverse of env_state; the env must have been reset once (gymnasium's order check)."""
     sim = env.unwrapped
-    saved = mujoco.MjData.__new__(mujoco.MjData)
-    saved.__setstate__(state["mjdata"])
-    if (saved.model.nq, saved.model.nv, saved.model.nbody) != (
-            sim.model.nq, sim.model.nv, sim.model.nbody):
-        raise CheckpointError("resume: the checkpoint's simulator state is of another model")
-    mujoco.mj_copyData(sim.data, sim.model, saved)
+    if state["mjdata"] is not None:
+        saved = mujoco.MjData.__new__(mujoco.MjData)
+        saved.__setstate__(state["mjdata"])
+        if (saved.model.nq, saved.model.nv, saved.model.nbody) != (
+                sim.model.nq, sim.model.nv, sim.model.nbody):
+            raise CheckpointError("resume: the checkpoint's simulator state is of another model")
+        mujoco.mj_copyData(sim.data, sim.model, saved)
+    for name, value in (state.get("attrs") or {}).items():
+        setattr(sim, name, value)
     limit = _time_limit(env)
     if limit is not None:
         limit._elapsed_steps = state["elapsed_steps"]

@@ -65,7 +65,7 @@ def probe_signals(model: GaussianEnsemble, actor: Actor, start_obs: Tensor, hori
             delta, rew = model.to_raw(pred)
             next_obs = obs + delta
             alive = (torch.isfinite(next_obs).all(dim=-1) & torch.isfinite(rew)
-                     & ~terminated_fn(next_obs))
+                     & ~terminated_fn(obs, act, next_obs))
             obs = next_obs[alive]
             if obs.shape[0] == 0:
                 break

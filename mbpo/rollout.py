@@ -113,7 +113,7 @@ def rollout_model(model: GaussianEnsemble, actor: Actor, first: Step, plan: Roll
                 step = Step(*(t[keep] for t in step))
                 if step.obs.shape[0] == 0:
                     break
-            done = terminated_fn(step.next_obs)
+            done = terminated_fn(step.obs, step.act, step.next_obs)
             buffer.add_batch(step.obs, step.act, step.rew, step.next_obs, done)
             transitions += step.obs.shape[0]
             if h + 1 == plan.horizon or bool(done.all()):

@@ -90,8 +90,8 @@ def cases(pkg: str, bf16: bool) -> dict[str, Callable[[], None]]:
 
     # A fifth of the samples end at each step, at random: each phase leaves chunks of new row
     # counts, as terminations do in a run (so the matmul shapes vary from phase to phase).
-    def fifth_ends(next_obs: torch.Tensor) -> torch.Tensor:
-        return torch.rand(next_obs.shape[0]) < 0.2
+    def fifth_ends(*args: torch.Tensor) -> torch.Tensor:  # (next_obs) or (obs, act, next_obs)
+        return torch.rand(args[-1].shape[0]) < 0.2
 
     def terminating_rollout_phase() -> None:
         first = rollout.first_step(model, agents[256].actor, start, 2048, bf16, **rows)

@@ -248,3 +248,21 @@ def test_evaluate_exports_a_plain_policy_file(finished_run, tmp_path):
     out = cli(f"run_dir={run}", "episodes=1", "export=true", module="mbpo.evaluate")
     assert out.returncode == 0, out.stderr
     assert torch.load(run / "policy.pt", weights_only=True)["format"] == "mbpo-policy 1"
+
+
+def test_any_gymnasium_env_trains_given_its_termination_rule(tmp_path):
+    """Pendulum-v1 with the built-in `never`; a tiny env registered here with its own rule."""
+    common = ["experiment=debug", "threads=1", "eval_episodes=1", "total_steps=300"]
+    for name, env in (("pendulum", ["env.id=Pendulum-v1", "env.termination=never"]),
+                      ("tiny", ["env.id=tests.tiny_env:PointMass-v0",
+                                "env.termination=tests.tiny_env:terminated"])):
+        run_dir = tmp_path / name
+        out = cli(*common, *env, f"hydra.run.dir={run_dir}")
+        assert out.returncode == 0, out.stderr
+        logged = read_scalars(run_dir)
+        assert [s for s, _ in logged["eval/return"]] == [100, 200, 300]
+        assert "rollout/horizon" in logged
+    refused = cli(*common, "env.id=Pendulum-v1", "env.termination=null",
+                  f"hydra.run.dir={tmp_path / 'refused'}")
+    assert refused.returncode == 2 and "env.termination" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1

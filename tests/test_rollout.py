@@ -75,7 +75,7 @@ def test_terminated_samples_stop():
     model = MemberIndexModel(OBS, ACT, ensemble_size=3, num_elites=1)
     model.elite_idx.fill_(1)  # every step adds 1 to each obs dim
 
-    def ends_above_two(next_obs):
+    def ends_above_two(obs, act, next_obs):
         return next_obs[:, 0] > 2.0
 
     start = torch.tensor([[0.0] * OBS, [1.5] * OBS])

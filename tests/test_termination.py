@@ -48,7 +48,7 @@ def real_transitions(env_id, kwargs, episodes=12, max_steps=150):
 def test_rule_matches_real_env_terminated(env_id):
     kwargs = ENVS[env_id]
     next_obs, terminated = real_transitions(env_id, kwargs)
-    predicted = termination_fn(env_id, kwargs)(next_obs).numpy()
+    predicted = termination_fn(env_id, kwargs)(None, None, next_obs).numpy()
     assert predicted.dtype == np.bool_
     np.testing.assert_array_equal(predicted, terminated)
     if env_id == "HalfCheetah-v5":
@@ -66,9 +66,9 @@ def test_rule_follows_overridden_healthy_range():
     rule = termination_fn("Hopper-v5", {"healthy_z_range": [0.5, 10.0]})
     obs = torch.zeros(2, 11)
     obs[:, 0] = torch.tensor([0.6, 0.4])
-    assert rule(obs).tolist() == [False, True]
+    assert rule(None, None, obs).tolist() == [False, True]
 
 
 def test_unknown_env_is_rejected_by_name():
-    with pytest.raises(ValueError, match="env.id='Pong-v5'"):
+    with pytest.raises(ValueError, match="env.id='Pong-v5'.*env.termination"):
         termination_fn("Pong-v5")
