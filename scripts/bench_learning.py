@@ -68,7 +68,7 @@ SUITES = {
                     (5000, 10000, 15000), 1000),
     # Hopper at MBPO's settings to 20k steps; the k-step diagnostic after every model fit
     # pairs each phase's horizon with its model's true error (docs/results/signal-study).
-    "hopper20": Suite(("hopper",), ("linear", "adaptive", "fixed"), 5, 20000,
+    "hopper20": Suite(("hopper",), ("adaptive", "linear", "fixed"), 5, 20000,
                       (10000, 15000, 20000), 1000, overrides=("diagnostic_every=250",),
                       matched_fixed=True),
     "full": Suite(("halfcheetah", "hopper", "walker2d"), ("fixed", "linear", "adaptive", "masked"),
