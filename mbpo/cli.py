@@ -19,9 +19,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import MissingConfigException
 from omegaconf.errors import OmegaConfBaseException
 
-from mbpo.config import RunConfig, register_configs
+from mbpo.config import CONF_DIR, RunConfig, register_configs
 
-CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 PASS_THROUGH = ("-h", "--help", "--hydra-help", "--version", "-i", "--info", "-c", "--cfg",
                 "-p", "--package", "--resolve", "-sc", "--shell-completion", "-cp",
                 "--config-path", "-cn", "--config-name", "-cd", "--config-dir",

@@ -37,7 +37,7 @@ from mbpo.checkpoint import (
     restore_run,
     save_atomic,
 )
-from mbpo.config import register_configs
+from mbpo.config import CONF_DIR, register_configs
 from mbpo.logger import RunLogger
 from mbpo.loop import LoopState, TrainingCollapsed, run_mbpo
 from mbpo.precision import resolve_precision
@@ -234,7 +234,7 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
     return summary
 
 
-@hydra.main(version_base=None, config_path="../conf", config_name="config")
+@hydra.main(version_base=None, config_path=str(CONF_DIR), config_name="config")
 def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
