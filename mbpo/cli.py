@@ -13,10 +13,11 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import MissingConfigException
+from hydra.errors import HydraException, MissingConfigException
 from omegaconf.errors import OmegaConfBaseException
 
 from mbpo.config import CONF_DIR, RunConfig, register_configs
@@ -82,15 +83,18 @@ def check_command(argv: list[str]) -> None:
             raise CommandError(f"cannot read {text!r}: {str(e).strip().splitlines()[0]}") from e
     # One composition per swept value (the others at their first value): a bad value in a
     # sweep is found before the first job starts.
-    first = [o.input_line if not o.is_sweep_override() else
-             f"{o.get_key_element()}={next(iter(o.sweep_string_iterator()))}" for o in parsed]
+    # An interval (a sweeper's search space, e.g. Optuna's) has no values to list: it is
+    # left out here, and each trial's values are checked by the run itself.
+    values = [_values(o) for o in parsed]
+    first = [o.input_line if v is None else f"{o.get_key_element()}={v[0]}"
+             for o, v in zip(parsed, values) if v != []]
     variants = [(None, first)]
     if multirun:
-        for i, o in enumerate(parsed):
-            if o.is_sweep_override():
-                for value in list(o.sweep_string_iterator())[1:]:
-                    line = f"{o.get_key_element()}={value}"
-                    variants.append((line, first[:i] + [line] + first[i + 1:]))
+        for o, v in zip(parsed, values):
+            for value in (v or [])[1:]:
+                line = f"{o.get_key_element()}={value}"
+                variants.append((line, [line if x.split("=", 1)[0] == o.get_key_element()
+                                        else x for x in first]))
     register_configs()
     for culprit, variant in variants:
         try:
@@ -106,6 +110,16 @@ def check_command(argv: list[str]) -> None:
     if not _writable(Path.cwd()):
         raise CommandError(f"the working directory {Path.cwd()} is not writable, and runs "
                            "are written under it; set hydra.run.dir to a writable directory")
+
+
+def _values(override: Any) -> list[str] | None:
+    """A sweep's values as text; None for a plain override, [] for one with no list."""
+    if not override.is_sweep_override():
+        return None
+    try:
+        return list(override.sweep_string_iterator())
+    except HydraException:
+        return []
 
 
 def _culprit(error: Exception, overrides: list[str]) -> str | None:

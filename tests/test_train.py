@@ -78,3 +78,17 @@ def test_model_free_baseline_fits_no_model_and_rolls_nothing_out(make_cfg, tmp_p
     assert not any(tag.startswith(("rollout/", "model/")) for tag in logged)
     assert [s for s, _ in logged["eval/return"]] == [100, 200, 300]
     assert result["mean_horizon"] != result["mean_horizon"]  # NaN: no horizon was chosen
+
+
+@pytest.mark.parametrize("rollout", ["fixed", "linear"])
+def test_a_one_member_ensemble_runs_with_schedules_that_need_no_uncertainty(make_cfg, tmp_path,
+                                                                           rollout):
+    """No disagreement to measure: Var is NaN, logged as such, and never reaches a rule;
+    the schedules that read it refuse a one-member model up front (test_reliability)."""
+    cfg = make_cfg("env=hopper", "experiment=debug", f"rollout={rollout}",
+                   "model.ensemble.ensemble_size=1", "model.ensemble.num_elites=1")
+    result = train(cfg, tmp_path, console=False)
+    logged = scalars(tmp_path)
+    assert [s for s, _ in logged["eval/return"]] == [100, 200, 300]
+    assert all(v != v for _, v in logged["rollout/signal_rollout"])  # NaN
+    assert result["final_return"] == result["final_return"]

@@ -1,5 +1,6 @@
 """Sweeps through Hydra's launchers, HParams, plots and evaluation, end to end (CLI)."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -7,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,3 +131,27 @@ def test_a_matched_fixed_arm_runs_at_the_adaptive_arms_mean_length_once_it_finis
     table = (tmp_path / "results.md").read_text()
     for arm in ("linear", "adaptive", "fixed"):
         assert f"| {arm} | 1/1 |" in table
+
+
+def test_optuna_sweeper_maximises_the_runs_objective(tmp_path):
+    """hydra/sweeper=optuna over beta and h_max: the study's best value is the best of the
+    runs' objective (objective=auc: the mean of each run's evaluations)."""
+    sweep = tmp_path / "optuna"
+    cli("-m", "mbpo.train", "-m", "hydra/sweeper=optuna", "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.direction=maximize", "rollout.beta=interval(10,200)",
+        "rollout.h_max=int(interval(5,15))", *TINY, "total_steps=200",
+        f"hydra.sweep.dir={sweep}")
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())["best_value"]
+    aucs = [json.loads(p.read_text())["summary"]["auc_return"]
+            for p in sweep.glob("*/summary.json")]
+    assert len(aucs) == 2 and best == pytest.approx(max(aucs))
+
+
+@pytest.mark.skipif(importlib.util.find_spec("hydra_plugins.hydra_ray_launcher") is None,
+                    reason="the `ray` extra is not installed (it conflicts with joblib's "
+                           "cloudpickle, so `test` leaves it out)")
+def test_ray_launcher_runs_a_sweep_on_a_local_ray_instance(tmp_path):
+    sweep = tmp_path / "ray"
+    cli("-m", "mbpo.train", "-m", "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=1",
+        "seed=0,1", *TINY, "total_steps=200", f"hydra.sweep.dir={sweep}")
+    assert len(list(sweep.glob("*/summary.json"))) == 2
