@@ -13,7 +13,6 @@ from pathlib import Path
 
 from torch import Tensor
 from torch.utils.tensorboard import SummaryWriter
-from torch.utils.tensorboard.summary import hparams
 from tqdm import tqdm
 
 
@@ -38,16 +37,6 @@ class RunLogger:
 
     def text(self, tag: str, text: str) -> None:
         self.writer.add_text(tag, text, 0)
-
-    def hparams(self, params: Mapping[str, object], metrics: Mapping[str, float],
-                step: int) -> None:
-        """One HParams session for this run, in its own event file (so sweeps compare at a
-        glance in TensorBoard's HParams tab); the metrics are also logged as scalars."""
-        clean = {k: v if isinstance(v, (int, float, str, bool)) else str(v)
-                 for k, v in params.items()}
-        for summary in hparams(clean, dict(metrics)):
-            self.writer.file_writer.add_summary(summary)
-        self.scalars("hparam", {k.split("/")[-1]: v for k, v in metrics.items()}, step)
 
     def progress(self, step: int, status: Mapping[str, str | float]) -> None:
         """Advance the bar to `step` and show `status` beside it."""

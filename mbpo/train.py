@@ -23,6 +23,7 @@ import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from mbpo import fp32_matmul
@@ -38,6 +39,7 @@ from mbpo.checkpoint import (
     save_atomic,
 )
 from mbpo.config import CONF_DIR, register_configs
+from mbpo.hparams import run_hparams, write_hparams
 from mbpo.logger import RunLogger
 from mbpo.loop import LoopState, TrainingCollapsed, run_mbpo
 from mbpo.precision import resolve_precision
@@ -108,20 +110,15 @@ def stop_on_signals(log: RunLogger) -> Iterator[list[int]]:
             signal.signal(sig, old)
 
 
-def hparams_of(cfg: DictConfig, overrides: Sequence[str]) -> dict[str, object]:
-    """What a sweep varies: env, schedule and its settings, seed, and every override."""
-    rollout = OmegaConf.to_container(cfg.rollout, resolve=True)
-    params: dict[str, object] = {
-        "env": cfg.env.id,
-        "rollout": str(rollout.pop("_target_")).rsplit(".", 1)[-1],
-        "seed": cfg.seed,
-        **{f"rollout.{k}": ("null" if v is None else v) for k, v in rollout.items()},
-    }
-    for override in overrides:
-        key, _, value = override.lstrip("+~").partition("=")
-        if not key.startswith("hydra") and key not in params:
-            params[key] = value
-    return params
+def sweep_of(hydra_cfg: DictConfig | None) -> tuple[Path | None, list[str]]:
+    """In a multirun: the sweep's directory and its overrides as launched (sweep syntax)."""
+    if hydra_cfg is None or hydra_cfg.mode != RunMode.MULTIRUN:
+        return None, []
+    sweep_dir = Path(hydra_cfg.sweep.dir)
+    launched = sweep_dir / "multirun.yaml"
+    overrides = (list(OmegaConf.load(launched).hydra.overrides.task) if launched.is_file()
+                 else list(hydra_cfg.overrides.task))
+    return sweep_dir, overrides
 
 
 def finished_summary(run_dir: Path, total_steps: int, fingerprint: str) -> dict[str, float] | None:
@@ -219,8 +216,9 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
         summary = state.summary()
         if state.t >= settings.total_steps:
             write_summary(run_dir, settings.total_steps, fingerprint, summary)
-        log.hparams(hparams_of(cfg, overrides),
-                    {f"hparam/{k}": v for k, v in summary.items()}, state.t)
+        sweep_dir, sweep_overrides = sweep_of(hydra_cfg)
+        write_hparams(log.writer, run_hparams(cfg, overrides), summary, state.t, sweep_dir,
+                      sweep_overrides)
         if stop[0] and state.t < settings.total_steps:
             raise RunStopped(f"stopped at step {state.t} with a checkpoint in {run_dir}; "
                              "resume=true continues it (resume=auto for a sweep)", stop[0])

@@ -24,7 +24,9 @@ def cli(*args, timeout=600):
 
 
 def run_dirs(sweep_dir):
-    return sorted(p.parent for p in Path(sweep_dir).rglob("events.out.tfevents*"))
+    """Run directories: the sweep's own directory holds only the HParams experiment."""
+    return sorted(p.parent for p in Path(sweep_dir).rglob("events.out.tfevents*")
+                  if p.parent != Path(sweep_dir))
 
 
 def hparams_of(run_dir):
@@ -50,6 +52,25 @@ def test_joblib_sweep_runs_in_parallel_dirs_named_by_overrides_with_hparams(jobl
         "total_steps=300" for i in (0, 1)]
     for run in runs:
         assert "_hparams_/session_start_info" in hparams_of(run)
+
+
+def test_a_sweep_mixing_schedules_shows_one_hparams_table_with_every_setting(tmp_path):
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    cli("-m", "mbpo.train", "-m", *TINY, "seed=0", "rollout=fixed,adaptive",
+        f"hydra.sweep.dir={tmp_path}")
+    root = hparams_of(tmp_path)
+    assert set(root) == {"_hparams_/experiment"}
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(
+        root["_hparams_/experiment"]).experiment
+    names = {h.name for h in experiment.hparam_infos}
+    assert {"rollout", "seed", "rollout.h", "rollout.beta", "rollout.h_max",
+            "rollout.uncertainty"} <= names
+    assert {m.name.tag for m in experiment.metric_infos} == {
+        "hparam/final_return", "hparam/best_return", "hparam/auc_return", "hparam/mean_horizon"}
+    for run in run_dirs(tmp_path):  # sessions only: the columns come from the sweep's one
+        assert set(hparams_of(run)) == {"_hparams_/session_start_info",
+                                        "_hparams_/session_end_info"}
 
 
 def test_submitit_local_sweep_writes_event_files_with_hparams(tmp_path):
