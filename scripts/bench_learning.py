@@ -150,7 +150,7 @@ def load_runs(out: Path, suite: Suite) -> list[Run]:
 
 def groups_of(suite: Suite, runs: list[Run]) -> list[str]:
     """The suite's schedules in its order, then any ablation groups found on disk."""
-    found = sorted({r.schedule for r in runs} - set(suite.schedules))
+    found = sorted({r.schedule for r in runs} - set(suite.schedules))  # e.g. `none`
     return list(suite.schedules) + found
 
 
@@ -394,8 +394,10 @@ def main() -> None:
         suite = dataclasses.replace(suite, total_steps=args.steps, budgets=budgets)
     if args.schedules is not None:
         chosen = tuple(args.schedules.split(","))
-        if not chosen or not set(chosen) <= set(suite.schedules):
-            parser.error(f"--schedules must be a subset of {','.join(suite.schedules)}, "
+        options = {p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "rollout")
+                   .glob("*.yaml")}  # the suite's own, or another arm such as `none`
+        if not chosen or not set(chosen) <= set(suite.schedules) | options:
+            parser.error(f"--schedules must name rollout options ({','.join(sorted(options))}), "
                          f"got {args.schedules}")
     to_run = dataclasses.replace(suite, schedules=chosen) if args.schedules else suite
     matched = to_run.matched_fixed and "fixed" in to_run.schedules

@@ -176,3 +176,9 @@ def test_ray_launcher_runs_a_sweep_on_a_local_ray_instance(tmp_path):
     cli("-m", "mbpo.train", "-m", "hydra/launcher=ray", "+hydra.launcher.ray.init.num_cpus=1",
         "seed=0,1", *TINY, "total_steps=200", f"hydra.sweep.dir={sweep}")
     assert len(list(sweep.glob("*/summary.json"))) == 2
+
+
+def test_the_model_free_baseline_is_an_arm_a_suite_can_include(tmp_path):
+    cli("scripts/bench_learning.py", "--suite", "quick", str(tmp_path), "--seeds", "1",
+        "--steps", "200", "--schedules", "none", "--", "experiment=debug")
+    assert "| none | 1/1 |" in (tmp_path / "results.md").read_text()
