@@ -93,18 +93,28 @@ def test_adam_step_follows_a_loaded_state_dict():
         assert torch.equal(p, m)
 
 
-def test_clear_grads_sets_none_and_other_adams_are_refused():
+def test_clear_grads_sets_none():
     params = make_params()
     opt = fused_adam(params, 1e-2)
     set_grads(params, 0)
     clear_grads(opt)
     assert all(p.grad is None for p in params)
-    for other in ({"amsgrad": True}, {"maximize": True}, {"decoupled_weight_decay": True}):
-        adam = torch.optim.Adam(params, lr=1e-2, fused=True, **other)
-        set_grads(params, 0)
-        with pytest.raises(ValueError, match="without amsgrad"):  # refused before any step
-            adam_step(adam, torch.tensor(True))
-        assert not adam.state
+
+
+@pytest.mark.parametrize("option", ["amsgrad", "maximize"])
+def test_other_adams_skip_and_step_as_torch_optim_does(option):
+    """The skip flag is torch.optim's own, so every Adam option keeps its arithmetic."""
+    ours, theirs = make_params(), make_params()
+    opt_ours = torch.optim.Adam(ours, lr=1e-2, fused=True, **{option: True})
+    opt_theirs = torch.optim.Adam(theirs, lr=1e-2, fused=True, **{option: True})
+    for k, ok in enumerate([True, False, True]):
+        set_grads(ours, k)
+        set_grads(theirs, k)
+        adam_step(opt_ours, torch.tensor(ok))
+        if ok:
+            opt_theirs.step()
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+    assert float(opt_ours.state[ours[0]]["step"]) == 2
 
 
 def adam_without_fused(real_adam):
