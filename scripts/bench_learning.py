@@ -345,24 +345,25 @@ def machine() -> str:
     return f"{platform.node()} ({cpu}, {cores} cores, torch {torch.__version__})"
 
 
-def log_invocation(out: Path, seconds: float, code: int) -> None:
+def log_invocation(out: Path, started: datetime.datetime, status: str) -> None:
     """Append what ran to OUT_DIR/invocations.md: a suite completed over several sittings
-    keeps the date, commit and command of each."""
+    keeps the date, commit and command of each. A row is written when the sweep starts
+    and another when it ends, so a sitting cut short (a killed session) is on record too."""
     path = out / "invocations.md"
     if not path.is_file():
-        path.write_text("| started | git commit | command | wall time (min) | exit |\n"
-                        "|---|---|---|---|---|\n")
-    started = datetime.datetime.now() - datetime.timedelta(seconds=seconds)
+        path.write_text("| started | git commit | command | status |\n|---|---|---|---|\n")
     with path.open("a") as f:
         f.write(f"| {started.isoformat(timespec='minutes')} | {code_commit()} | "
-                f"`python {shlex.join(sys.argv)}` | {seconds / 60:.1f} | {code} |\n")
+                f"`python {shlex.join(sys.argv)}` | {status} |\n")
 
 
 def launch(out: Path, command: list[str]) -> int:
     print("running:", shlex.join(command), flush=True)
-    tic = time.time()
+    started, tic = datetime.datetime.now(), time.time()
+    out.mkdir(parents=True, exist_ok=True)
+    log_invocation(out, started, "started")
     code = subprocess.run(command).returncode
-    log_invocation(out, time.time() - tic, code)
+    log_invocation(out, started, f"ended after {(time.time() - tic) / 60:.1f} min, exit {code}")
     if code != 0:
         print(f"the sweep exited with {code}; reporting what finished", file=sys.stderr)
     return code

@@ -116,7 +116,9 @@ def test_learning_suite_runs_every_schedule_reports_and_skips_finished_runs(tmp_
         assert (tmp_path / name).stat().st_size > 10_000
     again = cli(*args)  # a re-launched suite does no work for finished runs
     assert again.count("finished earlier (200 steps), skipped") == 4
-    assert (tmp_path / "invocations.md").read_text().count("--suite quick") == 2
+    invocations = (tmp_path / "invocations.md").read_text()
+    assert invocations.count("--suite quick") == 4  # a row as each sitting starts and ends
+    assert invocations.count("| started |\n") == 2 and invocations.count("exit 0 |") == 2
 
     # an ablation next to the suite: only the chosen schedule runs, as a group of its own
     cli(*args[:4], "--schedules", "adaptive", *args[4:], "rollout.beta=1")
