@@ -1,4 +1,4 @@
-"""From a composed config to the loop's settings and components, reused by `evaluate`.
+"""From a composed config and its checked settings (mbpo/config.py) to the components.
 
 Run-time sizes (observation and action dimensions) go in as `instantiate` arguments, never
 into the config. Everything is validated here, before any training work starts.
@@ -14,10 +14,9 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from mbpo.buffer import TransitionBuffer
-from mbpo.config import check_finite, validate_run_settings
+from mbpo.config import RunConfig
 from mbpo.envs import make_env, termination_fn
-from mbpo.loop import Components, LoopSettings, LoopState
-from mbpo.model_training import HOLDOUT_ROW_MULTIPLE
+from mbpo.loop import Components, LoopState, model_buffer_capacity
 from mbpo.precision import PrecisionPlan
 from mbpo.sac import SAC
 
@@ -30,13 +29,6 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def loop_settings(cfg: DictConfig) -> LoopSettings:
-    """The loop's settings, after every top-level setting and number is checked."""
-    check_finite(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
-    validate_run_settings(cfg)
-    return LoopSettings(**{f: cfg[f] for f in LoopSettings.__dataclass_fields__})
-
-
 def env_kwargs_of(cfg: DictConfig) -> dict:
     return OmegaConf.to_container(cfg.env.kwargs, resolve=True)
 
@@ -47,7 +39,7 @@ def build_agent(cfg: DictConfig, obs_dim: int, act_dim: int, action_low: np.ndar
                        action_high=action_high, bf16=bf16, device=device)
 
 
-def build(cfg: DictConfig, device: torch.device, settings: LoopSettings,
+def build(cfg: DictConfig, device: torch.device, settings: RunConfig,
           precision: PrecisionPlan | None = None) -> Components:
     """Instantiate every component; run-time sizes go in as arguments, never into cfg."""
     precision = precision or PrecisionPlan()
@@ -57,9 +49,9 @@ def build(cfg: DictConfig, device: torch.device, settings: LoopSettings,
     eval_env = make_env(cfg.env.id, env_kwargs)
     obs_dim = env.observation_space.shape[0]
     act_dim = env.action_space.shape[0]
-    model = instantiate(cfg.model.ensemble, obs_dim=obs_dim, act_dim=act_dim).to(device)
-    trainer = instantiate(cfg.model.trainer, model=model, bf16=precision.model_train,
-                          holdout_row_multiple=HOLDOUT_ROW_MULTIPLE if settings.row_padding else 1)
+    model = instantiate(cfg.model.ensemble, obs_dim=obs_dim, act_dim=act_dim,
+                        row_padding=settings.row_padding).to(device)
+    trainer = instantiate(cfg.model.trainer, model=model, bf16=precision.model_train)
     agent = build_agent(cfg, obs_dim, act_dim, env.action_space.low, env.action_space.high,
                         device, precision.sac)
     schedule = instantiate(cfg.rollout)
@@ -81,7 +73,7 @@ def build(cfg: DictConfig, device: torch.device, settings: LoopSettings,
         schedule=schedule,
         real_buffer=TransitionBuffer(obs_dim, act_dim, settings.total_steps, device),
         model_buffer=TransitionBuffer(
-            obs_dim, act_dim, settings.model_buffer_capacity(schedule.max_horizon), device
+            obs_dim, act_dim, model_buffer_capacity(settings, schedule.max_horizon), device
         ),
         precision=precision,
     )

@@ -22,15 +22,14 @@ from omegaconf import DictConfig, OmegaConf
 
 from mbpo import __version__
 from mbpo.checkpoint_file import CheckpointError, load_checkpoint_file, save_checkpoint_file
+from mbpo.config import IDENTITY_FREE
 from mbpo.loop import Components, LoopState
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT_VERSION = 3  # 3: safe to load (no pickled objects), with a digest; 2: one SAC optimiser
-RESUMABLE_OVERRIDES = ("resume", "threads", "device", "fp32_matmul", "row_padding", "total_steps",
-                       "checkpoint_every", "log_every", "eval_episodes", "overwrite",
-                       "max_skipped_updates", "max_rolled_back_fits", "objective")
-"""Settings a resumed run may change without changing what the run is (and the fingerprint
-of runs from before a setting existed stays theirs)."""
+RESUMABLE_OVERRIDES = IDENTITY_FREE
+"""Settings a resumed run may change without changing what the run is (marked `free` in
+mbpo/config.py; the fingerprint of runs from before a setting existed stays theirs)."""
 ADDED_SETTINGS = {("agent", "update_order"): "critic_first", ("rollout", "uncertainty"): "start",
                   (None, "probe_size"): 2048, ("env", "termination"): None}
 """Settings that change what a run computes, added after runs existed, with the value every

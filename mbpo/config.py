@@ -1,20 +1,24 @@
-"""Typed schema for the top-level run settings, so typos and bad types fail at composition.
+"""The top-level run settings: their types, defaults and rules, in one place.
 
-Component groups (env, model, agent, rollout) stay plain YAML and validate in their
-constructors; the loop settings default to the chosen env's paper values through
+`RunConfig` is the Hydra schema (typos and bad types fail at composition), the settings
+object the loop reads, and, through each field's `identity` mark, the list of settings that
+leave what a run computes unchanged (a resume may change them; run directory names leave
+them out). Component groups (env, model, agent, rollout) stay plain YAML and validate in
+their constructors; the loop settings default to the chosen env's paper values through
 interpolation, so `env=hopper` alone gives MBPO's Hopper run.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import II, MISSING
+from omegaconf import II, MISSING, DictConfig, OmegaConf
+
+from mbpo.checks import check_finite, check_positive
 
 _PACKAGE = Path(__file__).resolve().parent
 CONF_DIR = _PACKAGE / "conf" if (_PACKAGE / "conf").is_dir() else _PACKAGE.parent / "conf"
@@ -46,11 +50,18 @@ class Fp32Matmul(str, Enum):
     onednn = "onednn"
 
 
+def free(default: Any) -> Any:
+    """A setting that leaves a run's identity unchanged: what the run computes (speed,
+    logging, bookkeeping, where it stops). Left out of the config fingerprint and of run
+    directory names."""
+    return field(default=default, metadata={"identity": False})
+
+
 @dataclass
 class RunConfig:
     seed: int = 0
     """Seeds python, numpy, torch and both envs once at start."""
-    device: Device = Device.auto
+    device: Device = free(Device.auto)
     """auto = CUDA when present, else CPU."""
     precision: Precision = Precision.auto
     """fp32; bf16 (autocast matmuls in bf16_components); auto: bf16 only where native and
@@ -58,21 +69,21 @@ class RunConfig:
     bf16_components: list[str] = field(
         default_factory=lambda: ["sac", "model_train", "rollout"])
     """Which of sac, model_train, rollout precision=bf16 runs in bf16."""
-    fp32_matmul: Fp32Matmul = Fp32Matmul.mkl
+    fp32_matmul: Fp32Matmul = free(Fp32Matmul.mkl)
     """CPU backend of the fp32 matmuls: mkl (PyTorch's default), or auto / onednn (oneDNN
     where a start-up probe shows it stays fp32, else MKL; 1.2-1.8x per fp32 SAC update on
     an AMD Zen 5). Not the default: it buys bf16 runs little; in their 20-seed check the gap
     to MKL was noise (p = 0.27; docs/results/shapes-check)."""
-    row_padding: bool = True
+    row_padding: bool = free(True)
     """Pad the rows of rollout steps (to multiples of 64) and holdout checks (256) with
     zero rows, sliced off: oneDNN, which runs every bf16 matmul on a CPU, caches a primitive
     per matmul shape, so without it a run's memory grows with every new row count
     (mbpo/shapes.py). Ten seeded runs were identical with and without it
     (docs/results/shapes-check)."""
-    threads: int = 0
+    threads: int = free(0)
     """torch intra-op threads; 0 keeps torch's default (all cores). Use 1 per job in sweeps."""
 
-    total_steps: int = II("env.total_steps")
+    total_steps: int = free(II("env.total_steps"))
     """Real environment steps, including the random initial ones."""
     init_steps: int = II("env.init_steps")
     """Steps with uniformly random actions before the first model training."""
@@ -93,9 +104,9 @@ class RunConfig:
 
     eval_every: int = II("env.epoch_length")
     """Env steps between deterministic evaluations."""
-    eval_episodes: int = 5
+    eval_episodes: int = free(5)
     """Episodes per evaluation, on a separate env instance."""
-    log_every: int = 250
+    log_every: int = free(250)
     """Env steps between SAC metric logs (each log costs one host sync)."""
     diagnostic_every: int = 1000
     """Env steps between k-step error vs uncertainty diagnostics (diag/*); 0 turns it off."""
@@ -103,22 +114,22 @@ class RunConfig:
     """Start states of the uncertainty probe: each phase rolls this many out for the
     schedule's longest horizon and logs every signal (rollout/signal_*; mbpo/probe.py);
     0 = off. rollout=adaptive with a probe signal needs it."""
-    checkpoint_every: int = 5000
+    checkpoint_every: int = free(5000)
     """Env steps between checkpoints; one is also written at the end and on SIGINT/SIGTERM."""
-    resume: Optional[str] = None  # noqa: UP045 (OmegaConf needs Optional here)
+    resume: Optional[str] = free(None)  # noqa: UP045 (OmegaConf needs Optional here)
     """true: continue this run dir's checkpoint; auto: that, or a fresh start where there is
     none; PATH: a run dir or checkpoint file."""
-    overwrite: bool = False
+    overwrite: bool = free(False)
     """Let a new run replace the run already in its directory (its events, checkpoint,
     summary and recorded config). Without it such a run is refused before any write."""
-    max_skipped_updates: int = 1000
+    max_skipped_updates: int = free(1000)
     """Stop (exit status 3) once this many SAC updates in a row were skipped for non-finite
     losses: training has collapsed. 0 = never."""
-    max_rolled_back_fits: int = 3
+    max_rolled_back_fits: int = free(3)
     """Stop (exit status 3) once this many model fits in a row were rolled back for
     non-finite losses. 0 = never."""
 
-    objective: Objective = Objective.auc
+    objective: Objective = free(Objective.auc)
     """What a run returns to a sweeper (Optuna maximises it): auc (mean of all evaluations,
     the default: one evaluation is the noisiest figure a run has), final, best, or
     last_k_mean (mean of the last 5 evaluations)."""
@@ -130,31 +141,11 @@ class RunConfig:
     experiment: Any = None
 
 
+IDENTITY_FREE = tuple(f.name for f in fields(RunConfig) if f.metadata.get("identity") is False)
+"""The settings marked `free`: a resumed run may change them."""
+
 SEED_LIMIT = 2**32 - 1
 """numpy's seeds are 32-bit; the eval env is seeded with seed + 1_000_000."""
-
-
-def _where(path: str) -> str:
-    return path or "config"
-
-
-def check_finite(node: Any, path: str = "") -> None:
-    """Refuse NaN anywhere, and +-inf anywhere but env.kwargs (a healthy range may be
-    unbounded): no other setting has a meaning for them."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            check_finite(value, f"{path}.{key}" if path else str(key))
-    elif isinstance(node, (list, tuple)):
-        for i, value in enumerate(node):
-            check_finite(value, f"{path}[{i}]")
-    elif isinstance(node, float) and not math.isfinite(node):
-        if math.isnan(node) or not path.startswith("env.kwargs"):
-            raise ValueError(f"{_where(path)} must be a finite number, got {node}")
-
-
-def check_positive(name: str, value: Any, minimum: int = 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 def validate_run_settings(cfg: Any) -> None:
@@ -180,5 +171,17 @@ def validate_run_settings(cfg: Any) -> None:
         raise ValueError(f"real_ratio must be in [0, 1], got {cfg.real_ratio}")
 
 
+def run_settings(cfg: DictConfig) -> RunConfig:
+    """The run's settings as a `RunConfig`, after every top-level setting and number is
+    checked (component groups stay plain dicts)."""
+    check_finite(OmegaConf.to_container(cfg, resolve=True, enum_to_str=True))
+    validate_run_settings(cfg)
+    return OmegaConf.to_object(cfg)
+
+
 def register_configs() -> None:
+    """The schema for Hydra, and `${mbpo_identity_free:}` for conf/config.yaml's run
+    directory names."""
     ConfigStore.instance().store(name="run_schema", node=RunConfig)
+    OmegaConf.register_new_resolver("mbpo_identity_free", lambda: list(IDENTITY_FREE),
+                                    replace=True)

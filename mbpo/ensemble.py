@@ -86,15 +86,27 @@ class Standardizer(nn.Module):
         return x * self.std + self.mean
 
 
+ROLLOUT_ROW_MULTIPLE = 64
+"""With row padding, a rollout step's networks run on a multiple of this many rows
+(mbpo/shapes.py): chunks shrink as samples end, and each new row count would be a new
+oneDNN primitive."""
+HOLDOUT_ROW_MULTIPLE = 256
+"""With row padding, holdout checks run on a multiple of this many rows: the holdout set
+grows with the data, one row count per fit."""
+
+
 class GaussianEnsemble(nn.Module):
     """Predicts [delta_obs, reward] in standardised target space, per member.
 
     `probabilistic=True` adds a log-variance head with MBPO's learned soft bounds;
-    `False` is the mean-only variant trained by MSE.
+    `False` is the mean-only variant trained by MSE. `row_padding` (the run's setting, not
+    part of the model's state) makes the rollouts and holdout checks that call it pad their
+    rows to a few shapes (mbpo/shapes.py).
     """
 
     def __init__(self, obs_dim: int, act_dim: int, ensemble_size: int = 7, num_elites: int = 5,
-                 hidden_size: int = 200, num_layers: int = 4, probabilistic: bool = True):
+                 hidden_size: int = 200, num_layers: int = 4, probabilistic: bool = True,
+                 row_padding: bool = False):
         super().__init__()
         if ensemble_size < 1:
             raise ValueError(f"model.ensemble.ensemble_size must be >= 1, got {ensemble_size}")
@@ -124,6 +136,15 @@ class GaussianEnsemble(nn.Module):
         self.input_norm = Standardizer(in_dim)
         self.target_norm = Standardizer(self.out_dim)
         self.register_buffer("elite_idx", torch.arange(num_elites))
+        self.row_padding = row_padding
+
+    @property
+    def rollout_row_multiple(self) -> int:
+        return ROLLOUT_ROW_MULTIPLE if self.row_padding else 1
+
+    @property
+    def holdout_row_multiple(self) -> int:
+        return HOLDOUT_ROW_MULTIPLE if self.row_padding else 1
 
     @property
     def linear_layers(self) -> list[EnsembleLinear]:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from mbpo.buffer import TransitionBuffer, sample_mixed
+from mbpo.config import RunConfig
 from mbpo.diagnostic import kstep_diagnostic
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.envs import TerminationFn
@@ -27,37 +28,16 @@ from mbpo.logger import RunLogger
 from mbpo.model_training import EnsembleTrainer
 from mbpo.precision import PrecisionPlan
 from mbpo.probe import probe_signals
-from mbpo.rollout import ROW_MULTIPLE, first_step, rollout_model
+from mbpo.rollout import first_step, rollout_model
 from mbpo.sac import SAC
 from mbpo.schedules import RolloutSchedule
 
 
-@dataclass
-class LoopSettings:
-    total_steps: int
-    init_steps: int
-    epoch_length: int
-    model_train_freq: int
-    updates_per_step: int
-    rollout_batch_size: int
-    rollout_chunk_size: int
-    row_padding: bool
-    model_retain_epochs: int
-    real_ratio: float
-    eval_every: int
-    eval_episodes: int
-    log_every: int
-    checkpoint_every: int
-    diagnostic_every: int
-    probe_size: int
-    seed: int
-    max_skipped_updates: int
-    max_rolled_back_fits: int
-
-    def model_buffer_capacity(self, horizon: int) -> int:
-        """MBPO's model pool size: retain_epochs * (rollouts per epoch) * batch * horizon."""
-        rollouts_per_epoch = self.epoch_length / self.model_train_freq
-        return int(self.model_retain_epochs * rollouts_per_epoch * self.rollout_batch_size * horizon)
+def model_buffer_capacity(settings: RunConfig, horizon: int) -> int:
+    """MBPO's model pool size: retain_epochs * (rollouts per epoch) * batch * horizon."""
+    rollouts_per_epoch = settings.epoch_length / settings.model_train_freq
+    return int(settings.model_retain_epochs * rollouts_per_epoch * settings.rollout_batch_size
+               * horizon)
 
 
 class TrainingCollapsed(RuntimeError):
@@ -124,48 +104,48 @@ def finish_queued_work(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def model_phase(c: Components, s: LoopSettings, state: LoopState, log: RunLogger,
+def model_phase(components: Components, settings: RunConfig, state: LoopState, log: RunLogger,
                 timers: dict[str, float]) -> None:
     """Fit the ensemble, take the first step, let the schedule pick H, resize and roll out."""
-    if s.diagnostic_every and state.horizons and state.t % s.diagnostic_every == 0:
+    model, actor, schedule = components.model, components.agent.actor, components.schedule
+    bf16 = components.precision.rollout
+    if settings.diagnostic_every and state.horizons and state.t % settings.diagnostic_every == 0:
         # The real steps since the last fit are held out from the model that fit produced.
-        held_out = c.real_buffer.recent(s.model_train_freq)
-        log.scalars("diag", kstep_diagnostic(c.model, held_out, c.schedule.max_horizon), state.t)
+        held_out = components.real_buffer.recent(settings.model_train_freq)
+        log.scalars("diag", kstep_diagnostic(model, held_out, schedule.max_horizon), state.t)
     tic = time.perf_counter()
-    real = c.real_buffer.all()
-    model_metrics = c.trainer.fit(real.obs, real.act, real.rew, real.next_obs)
+    real = components.real_buffer.all()
+    model_metrics = components.trainer.fit(real.obs, real.act, real.rew, real.next_obs)
     timers["model_train_s"] += time.perf_counter() - tic
     log.scalars("model", model_metrics, state.t)
     state.last_model_phase = state.t
     state.rolled_back_fits = state.rolled_back_fits + 1 if model_metrics["rollback"] else 0
-    if s.max_rolled_back_fits and state.rolled_back_fits >= s.max_rolled_back_fits:
+    if settings.max_rolled_back_fits and state.rolled_back_fits >= settings.max_rolled_back_fits:
         raise TrainingCollapsed(
             f"the last {state.rolled_back_fits} model fits all went non-finite and were rolled "
             "back (max_rolled_back_fits); the likely cause is model.trainer.lr or the env's "
             "rewards/observations (env.kwargs)")
 
     tic = time.perf_counter()
-    start = c.real_buffer.sample_obs(s.rollout_batch_size)
-    rows = ROW_MULTIPLE if s.row_padding else 1
-    first = first_step(c.model, c.agent.actor, start, s.rollout_chunk_size, c.precision.rollout,
-                       row_multiple=rows)
+    start = components.real_buffer.sample_obs(settings.rollout_batch_size)
+    first = first_step(model, actor, start, settings.rollout_chunk_size, bf16)
     timers["rollout_s"] += time.perf_counter() - tic
     tic = time.perf_counter()
     signals = {"start": float(first.var.mean())}
-    if s.probe_size:  # its own random stream: the run's is left untouched
+    if settings.probe_size:  # its own random stream: the run's is left untouched
         signals.update(probe_signals(
-            c.model, c.agent.actor, start[: s.probe_size], c.schedule.max_horizon,
-            c.terminated_fn, seed=s.seed * 1_000_003 + state.t, bf16=c.precision.rollout,
-            row_multiple=rows))
+            model, actor, start[: settings.probe_size], schedule.max_horizon,
+            components.terminated_fn, seed=settings.seed * 1_000_003 + state.t, bf16=bf16))
     timers["probe_s"] += time.perf_counter() - tic
     tic = time.perf_counter()
-    plan = c.schedule.plan((state.t - s.init_steps) // s.epoch_length, first.var, signals)
-    c.model_buffer.set_capacity(s.model_buffer_capacity(plan.horizon))
-    stats = rollout_model(c.model, c.agent.actor, first, plan, c.terminated_fn, c.model_buffer,
-                          s.rollout_chunk_size, c.precision.rollout, row_multiple=rows)
+    epoch = (state.t - settings.init_steps) // settings.epoch_length
+    plan = schedule.plan(epoch, first.var, signals)
+    components.model_buffer.set_capacity(model_buffer_capacity(settings, plan.horizon))
+    stats = rollout_model(model, actor, first, plan, components.terminated_fn,
+                          components.model_buffer, settings.rollout_chunk_size, bf16)
     timers["rollout_s"] += time.perf_counter() - tic
     state.horizon = plan.horizon
-    state.uncertainty = signals[getattr(c.schedule, "uncertainty", "start")]
+    state.uncertainty = signals[getattr(schedule, "uncertainty", "start")]
     state.horizons.append(plan.horizon)
     state.lengths.append(stats.mean_length)
     var_q10, var_q50, var_q90 = torch.quantile(
@@ -178,7 +158,7 @@ def model_phase(c: Components, s: LoopSettings, state: LoopState, log: RunLogger
         "uncertainty_q90": var_q90,
         "mean_length": stats.mean_length,
         "truncated_frac": stats.truncated_frac,
-        "model_buffer_size": len(c.model_buffer),
+        "model_buffer_size": len(components.model_buffer),
         **(plan.info or {}),
         **{f"signal_{name}": value for name, value in signals.items()},
     }, state.t)
@@ -187,91 +167,92 @@ def model_phase(c: Components, s: LoopSettings, state: LoopState, log: RunLogger
         log.histogram("rollout/uncertainty_hist", finite_var, state.t)
 
 
-def model_phase_due(s: LoopSettings, step: int) -> bool:
+def model_phase_due(settings: RunConfig, step: int) -> bool:
     """MBPO trains the model every model_train_freq steps after init_steps, for the steps
     to come (none after the last)."""
-    return (step >= s.init_steps and (step - s.init_steps) % s.model_train_freq == 0
-            and step < s.total_steps)
+    since_init = step - settings.init_steps
+    return (since_init >= 0 and since_init % settings.model_train_freq == 0
+            and step < settings.total_steps)
 
 
-def uses_model(c: Components) -> bool:
+def uses_model(components: Components) -> bool:
     """False for the model-free baseline (rollout=none)."""
-    return getattr(c.schedule, "uses_model", True)
+    return getattr(components.schedule, "uses_model", True)
 
 
-def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
+def run_mbpo(components: Components, settings: RunConfig, log: RunLogger, state: LoopState,
              save_checkpoint: Callable[[LoopState], None] | None = None,
              stop_requested: Callable[[], bool] = lambda: False) -> LoopState:
     """Run from `state` (fresh, or restored from a checkpoint) to total_steps or a stop."""
     timers = {"model_train_s": 0.0, "rollout_s": 0.0, "probe_s": 0.0, "sac_s": 0.0}
     window_start, window_step = time.perf_counter(), state.t
     loop_start, wall_before = window_start, state.wall_s
-    if model_phase_due(s, state.t) and state.last_model_phase != state.t and uses_model(c):
+    if model_phase_due(settings, state.t) and state.last_model_phase != state.t and uses_model(components):
         # A finished run extended with a larger total_steps: its last step skipped the model
         # phase that an uninterrupted longer run takes there.
-        model_phase(c, s, state, log, timers)
-    skipped_before, skipped_in_a_row = c.agent.skipped_updates, 0
+        model_phase(components, settings, state, log, timers)
+    skipped_before, skipped_in_a_row = components.agent.skipped_updates, 0
 
-    while state.t < s.total_steps:
+    while state.t < settings.total_steps:
         t = state.t
         # 1. Act in the real env: uniform random at first, then by sampling the policy.
-        if t < s.init_steps:
-            action = c.env.action_space.sample()
+        if t < settings.init_steps:
+            action = components.env.action_space.sample()
         else:
-            action = c.agent.act(state.obs, deterministic=False)
+            action = components.agent.act(state.obs, deterministic=False)
             if not np.isfinite(action).all():  # never hand the simulator NaN controls
                 raise TrainingCollapsed(
                     f"the policy's action at step {t} is not finite; the likely cause is "
                     "agent.lr, agent.init_alpha or the env's rewards (env.kwargs)")
-        next_obs, reward, terminated, truncated, _ = c.env.step(action)
+        next_obs, reward, terminated, truncated, _ = components.env.step(action)
         # Only `terminated` stops bootstrapping; a time-limit truncation does not.
-        c.real_buffer.add(state.obs, action, float(reward), next_obs, bool(terminated))
+        components.real_buffer.add(state.obs, action, float(reward), next_obs, bool(terminated))
         state.episode_return += float(reward)
         state.obs = next_obs
         state.t = step = t + 1
         if terminated or truncated:
             log.scalars("train", {"episode_return": state.episode_return}, step)
             state.last_episode_return, state.episode_return = state.episode_return, 0.0
-            state.obs, _ = c.env.reset()
+            state.obs, _ = components.env.reset()
         if step % 10 == 0:
             log.progress(step, {"return": f"{state.last_episode_return:.0f}",
                                 "eval": f"{state.final_return:.0f}", "H": state.horizon})
 
         # 2. G SAC updates on batches mixing real and model transitions.
-        if t >= s.init_steps:
+        if t >= settings.init_steps:
             tic = time.perf_counter()
-            for _ in range(s.updates_per_step):
-                batch = sample_mixed(c.real_buffer, c.model_buffer, c.agent.batch_size,
-                                     s.real_ratio)
-                metrics = c.agent.update(batch)  # no host sync: sums stay on the device
+            for _ in range(settings.updates_per_step):
+                batch = sample_mixed(components.real_buffer, components.model_buffer,
+                                     components.agent.batch_size, settings.real_ratio)
+                metrics = components.agent.update(batch)  # no host sync: sums stay on the device
                 state.sac_count = state.sac_count + metrics.pop("applied")
                 for name, value in metrics.items():  # a skipped update adds zeros
                     sums = state.sac_sums
                     sums[name] = sums[name] + value if name in sums else value
-            finish_queued_work(c.real_buffer.device)
+            finish_queued_work(components.real_buffer.device)
             timers["sac_s"] += time.perf_counter() - tic
-        if step % s.log_every == 0 and t >= s.init_steps:
+        if step % settings.log_every == 0 and t >= settings.init_steps:
             count = torch.as_tensor(state.sac_count).clamp_min(1)
             means = {k: v / count for k, v in state.sac_sums.items()}
-            skipped = c.agent.skipped_updates
+            skipped = components.agent.skipped_updates
             log.scalars("sac", {**means, "skipped_updates": skipped}, step)
             # Every update of the window skipped: the streak goes on, else it restarts.
-            window_updates = s.log_every * s.updates_per_step
+            window_updates = settings.log_every * settings.updates_per_step
             skipped_in_a_row = (skipped_in_a_row + window_updates
                                 if skipped - skipped_before >= window_updates else 0)
             skipped_before = skipped
             state.sac_sums, state.sac_count = {}, 0
-            if s.max_skipped_updates and skipped_in_a_row >= s.max_skipped_updates:
+            if settings.max_skipped_updates and skipped_in_a_row >= settings.max_skipped_updates:
                 raise TrainingCollapsed(
                     f"the last {skipped_in_a_row} SAC updates were all skipped for non-finite "
                     "losses (max_skipped_updates); the likely cause is agent.lr, "
                     "agent.init_alpha or the env's rewards (env.kwargs)")
 
         # 3. Periodic deterministic evaluation and per-epoch console line.
-        if step % s.eval_every == 0 or step == s.total_steps:
+        if step % settings.eval_every == 0 or step == settings.total_steps:
             elapsed = time.perf_counter() - window_start  # training time only, not evaluation
             steps_per_s = (step - window_step) / max(elapsed, 1e-9)
-            mean, std = evaluate_policy(c.eval_env, c.agent, s.eval_episodes)
+            mean, std = evaluate_policy(components.eval_env, components.agent, settings.eval_episodes)
             state.final_return = mean
             state.best_return = max(state.best_return, mean)
             state.eval_returns.append(mean)
@@ -287,13 +268,13 @@ def run_mbpo(c: Components, s: LoopSettings, log: RunLogger, state: LoopState,
             window_start, window_step = time.perf_counter(), step
 
         # 4. Model phase for the steps to come (MBPO trains the model every model_train_freq).
-        if model_phase_due(s, step) and uses_model(c):
-            model_phase(c, s, state, log, timers)
+        if model_phase_due(settings, step) and uses_model(components):
+            model_phase(components, settings, state, log, timers)
 
         # 5. Checkpoint between iterations: periodically, at the end, or when asked to stop.
         state.wall_s = wall_before + time.perf_counter() - loop_start
         stopping = stop_requested()
-        if save_checkpoint and (step % s.checkpoint_every == 0 or step == s.total_steps
+        if save_checkpoint and (step % settings.checkpoint_every == 0 or step == settings.total_steps
                                 or stopping):
             log.flush()
             save_checkpoint(state)

@@ -23,9 +23,6 @@ from mbpo.shapes import pad_rows
 GATHER_BLOCK = 16
 """Minibatches gathered at once: 16 x 256 rows x 7 members is 3 MB on Hopper and 80 MB on
 Humanoid-v5 (a whole epoch at once: 0.3 GB at 125k Hopper steps, 5 GB at 300k Humanoid)."""
-HOLDOUT_ROW_MULTIPLE = 256
-"""With `row_padding`, holdout checks run on a multiple of this many rows (mbpo/shapes.py):
-the holdout set grows with the data, one row count per fit."""
 
 
 class EnsembleTrainer:
@@ -33,7 +30,7 @@ class EnsembleTrainer:
                  weight_decays: Sequence[float] = (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4),
                  holdout_ratio: float = 0.2, max_holdout: int = 5000, patience: int = 5,
                  min_improvement: float = 0.01, max_epochs: int | None = None,
-                 bf16: bool = False, holdout_row_multiple: int = 1):
+                 bf16: bool = False):
         n_layers = len(model.linear_layers)
         positive("model.trainer.lr", lr)
         for i, decay in enumerate(weight_decays):
@@ -59,7 +56,7 @@ class EnsembleTrainer:
         self.holdout_ratio, self.max_holdout = holdout_ratio, max_holdout
         self.patience, self.min_improvement = patience, min_improvement
         self.max_epochs = max_epochs
-        self.bf16, self.holdout_row_multiple = bf16, holdout_row_multiple
+        self.bf16 = bf16
         # Per-layer L2 decay as Adam's (coupled) weight_decay: the same gradient as adding
         # d/2 * ||W||^2 to the loss, as MBPO does, without ~20 extra ops per minibatch.
         decayed = [{"params": [layer.weight], "weight_decay": d}
@@ -83,9 +80,9 @@ class EnsembleTrainer:
 
     @torch.no_grad()
     def holdout_mse(self, inputs: Tensor, targets: Tensor) -> Tensor:
-        """Per-member MSE of the mean in standardised units: [E]. The rows can be
-        padded (`holdout_row_multiple`): the holdout set grows with the data, one size per fit."""
-        mean, _ = self.model.forward_inputs(pad_rows(inputs, self.holdout_row_multiple))
+        """Per-member MSE of the mean in standardised units: [E]. The rows are padded as
+        the model says (`holdout_row_multiple`): the holdout set grows with the data."""
+        mean, _ = self.model.forward_inputs(pad_rows(inputs, self.model.holdout_row_multiple))
         mean = mean[:, :inputs.shape[0]]
         return ((mean - targets) ** 2).mean(dim=(1, 2))
 

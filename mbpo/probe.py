@@ -19,22 +19,14 @@ from torch import Tensor
 
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.envs import TerminationFn
-from mbpo.precision import autocast
+from mbpo.rollout import act_and_predict, propagate
 from mbpo.sac import Actor
-from mbpo.shapes import pad_rows
-from mbpo.uncertainty import epistemic_variance
-
-SIGNALS = ("start", "rollout", "rollout_last", "rollout_ratio")
-"""start: mean Var of the start states' first step (the old reading); rollout: mean Var
-over every state the probe visits; rollout_last: mean Var at the probe's last step;
-rollout_ratio: rollout Var over the members' mean aleatoric variance on the same states
-(dimensionless: epistemic against the noise the model itself predicts)."""
+from mbpo.uncertainty import SIGNALS, epistemic_variance
 
 
 @torch.no_grad()
 def probe_signals(model: GaussianEnsemble, actor: Actor, start_obs: Tensor, horizon: int,
-                  terminated_fn: TerminationFn, seed: int, bf16: bool = False,
-                  row_multiple: int = 1) -> dict[str, float]:
+                  terminated_fn: TerminationFn, seed: int, bf16: bool = False) -> dict[str, float]:
     """Roll `start_obs` [B, obs_dim] out for `horizon` steps; the Var-based signals
     (all but `start`). A sample stops at a terminal or non-finite state, as in rollouts.
     NaN where the model has a single member."""
@@ -47,23 +39,13 @@ def probe_signals(model: GaussianEnsemble, actor: Actor, start_obs: Tensor, hori
         obs = start_obs
         epistemic, aleatoric, last = [], [], torch.zeros(0)
         for _ in range(horizon):
-            n = obs.shape[0]
-            with autocast(obs.device, bf16):
-                act, _ = actor.sample_from(*(t[:n] for t in actor(pad_rows(obs, row_multiple))))
-                mean, logvar = model(pad_rows(obs, row_multiple), pad_rows(act, row_multiple))
-            mean = mean[:, :n]  # [E, n, D]
+            act, mean, logvar = act_and_predict(model, actor, obs, bf16)  # [E, n, D]
             var = epistemic_variance(mean)  # [n]
             epistemic.append(var)
             if logvar is not None:
-                aleatoric.append(logvar[:, :n].float().exp().mean(dim=(0, 2)))  # [n]
+                aleatoric.append(logvar.float().exp().mean(dim=(0, 2)))  # [n]
             last = var
-            member = model.elite_idx[torch.randint(model.num_elites, (n,), device=obs.device)]
-            pred = mean[member, torch.arange(n, device=obs.device)]
-            if logvar is not None:
-                pred = pred + torch.randn_like(pred) * (0.5 * logvar[:, :n][member,
-                                                        torch.arange(n, device=obs.device)]).exp()
-            delta, rew = model.to_raw(pred)
-            next_obs = obs + delta
+            next_obs, rew = propagate(model, obs, mean, logvar, bounded=True)
             alive = (torch.isfinite(next_obs).all(dim=-1) & torch.isfinite(rew)
                      & ~terminated_fn(obs, act, next_obs))
             obs = next_obs[alive]

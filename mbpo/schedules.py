@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from mbpo.checks import finite
-from mbpo.probe import SIGNALS
+from mbpo.uncertainty import SIGNALS
 
 SampleMask = Callable[[Tensor, int], Tensor]
 """(per-sample uncertainty [B], step index) -> bool [B], True where the sample continues."""
@@ -172,7 +172,7 @@ class MaskedHorizon:
 
 class AdaptiveHorizon:
     """The mission's rule, driven by one of the phase's uncertainty signals (`uncertainty`:
-    a name in mbpo.probe.SIGNALS); with `mask=true` each sample also stops on its own
+    a name in mbpo.uncertainty.SIGNALS); with `mask=true` each sample also stops on its own
     first-step uncertainty (as in MaskedHorizon)."""
 
     def __init__(self, beta: float, h_min: int, h_max: int, h_base: float | None = None,

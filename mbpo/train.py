@@ -28,7 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from mbpo import fp32_matmul
 from mbpo.allocator import keep_freed_memory
-from mbpo.build import build, loop_settings, resolve_device, seed_everything, start_state
+from mbpo.build import build, resolve_device, seed_everything, start_state
 from mbpo.checkpoint import (
     CHECKPOINT_NAME,
     CheckpointError,
@@ -38,7 +38,7 @@ from mbpo.checkpoint import (
     restore_run,
     save_atomic,
 )
-from mbpo.config import CONF_DIR, register_configs
+from mbpo.config import CONF_DIR, register_configs, run_settings
 from mbpo.hparams import run_hparams, write_hparams
 from mbpo.logger import RunLogger
 from mbpo.loop import LoopState, TrainingCollapsed, run_mbpo
@@ -58,7 +58,7 @@ OBJECTIVE_KEYS = {"auc": "auc_return", "final": "final_return", "best": "best_re
                   "last_k_mean": "last_k_mean_return"}
 """`objective` -> the summary field main() returns to a sweeper."""
 
-__all__ = ["ConfigError", "RunStopped", "TrainingCollapsed", "build", "loop_settings",
+__all__ = ["ConfigError", "RunStopped", "TrainingCollapsed", "build", "run_settings",
            "seed_everything", "start_state", "train"]
 
 
@@ -162,7 +162,7 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
                 print(f"{run_dir}: finished earlier ({cfg.total_steps} steps), skipped")
             return done
     try:
-        settings = loop_settings(cfg)
+        settings = run_settings(cfg)
         checkpoint = resume_path(cfg.resume, run_dir)
         device = resolve_device(cfg.device.value)
         precision = resolve_precision(cfg.precision.value, device, cfg.bf16_components)

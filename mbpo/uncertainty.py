@@ -1,8 +1,15 @@
-"""Epistemic uncertainty as a pure function of the members' predicted means."""
+"""Epistemic uncertainty as a pure function of the members' predicted means, and the names of
+the signals built from it (measured in mbpo/rollout.py and mbpo/probe.py)."""
 
 from __future__ import annotations
 
 from torch import Tensor
+
+SIGNALS = ("start", "rollout", "rollout_last", "rollout_ratio")
+"""start: mean Var of the start states' first step (the old reading); rollout: mean Var
+over every state the probe visits; rollout_last: mean Var at the probe's last step;
+rollout_ratio: rollout Var over the members' mean aleatoric variance on the same states
+(dimensionless: epistemic against the noise the model itself predicts)."""
 
 
 def epistemic_variance(means: Tensor) -> Tensor:

@@ -53,9 +53,16 @@ def import_revision(rev: str, into: Path) -> object:
 
 def padding(fn: Callable, name: str, module, constant: str) -> dict[str, int]:
     """The keyword that pads rows as a default run does (row_padding), where `fn` takes one:
-    revisions before it had the padding as a module constant, or none."""
+    revisions from before the model owned the setting passed it to each call (or had a
+    module constant, or none)."""
     accepts = name in inspect.signature(fn).parameters
     return {name: getattr(module, constant)} if accepts else {}
+
+
+def padded_model(ensemble) -> object:
+    """A default model, padding rows as a default run does where the model owns that."""
+    accepts = "row_padding" in inspect.signature(ensemble.GaussianEnsemble).parameters
+    return ensemble.GaussianEnsemble(OBS, ACT, **({"row_padding": True} if accepts else {}))
 
 
 def cases(pkg: str, bf16: bool) -> dict[str, Callable[[], None]]:
@@ -72,7 +79,7 @@ def cases(pkg: str, bf16: bool) -> dict[str, Callable[[], None]]:
     batch = buffer.Batch(torch.randn(256, OBS), torch.rand(256, ACT) * 2 - 1, torch.randn(256),
                          torch.randn(256, OBS), torch.zeros(256))
     agents = {h: sac.SAC(OBS, ACT, low, high, hidden_size=h, bf16=bf16) for h in (256, 512)}
-    model = ensemble.GaussianEnsemble(OBS, ACT)
+    model = padded_model(ensemble)
     trainer = training.EnsembleTrainer(
         model, max_epochs=1, patience=100, bf16=bf16,
         **padding(training.EnsembleTrainer, "holdout_row_multiple", training, "HOLDOUT_ROW_MULTIPLE"))

@@ -45,6 +45,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from provenance import code_commit, cpu_name  # noqa: E402
 
+from mbpo.config import IDENTITY_FREE  # noqa: E402
 from mbpo.events import read_scalars  # noqa: E402
 from mbpo.report import Scalars, band_plot, fmt_ci, value_at  # noqa: E402
 
@@ -82,8 +83,10 @@ ANCHORS = {
     "inverted_pendulum": {3000: {"target": 1000}},
 }
 
-# Left out of run directory names: a resumed or re-launched run keeps its directory.
-DIRNAME_EXCLUDES = "[threads,device,resume,total_steps,checkpoint_every]"
+# Left out of run directory names: the settings that leave what a run computes unchanged,
+# so a resumed or re-launched run (more steps, another thread count) keeps its directory.
+# Comparing two values of one of them takes an OUT_DIR each (scripts/compare_suites.py).
+DIRNAME_EXCLUDES = f"[{','.join(IDENTITY_FREE)}]"
 
 
 def sweep_command(suite: Suite, out: Path, jobs: int, extra: list[str],
@@ -122,7 +125,10 @@ class Run:
         return points[-1][0] if points else 0
 
 
-NOT_GROUPING = {"env", "seed", "rollout", *DIRNAME_EXCLUDES.strip("[]").split(",")}
+NOT_GROUPING = {"env", "seed", "rollout", "threads", "device", "resume", "total_steps",
+                "checkpoint_every"}
+"""Overrides that never make a group of their own: the suite's axes and what its command
+sets (a run recorded with another fp32_matmul, say, still reports as its own group)."""
 
 
 def load_runs(out: Path, suite: Suite) -> list[Run]:

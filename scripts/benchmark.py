@@ -48,9 +48,9 @@ from mbpo.allocator import keep_freed_memory, reset_peak_rss
 from mbpo.buffer import Batch, TransitionBuffer
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.envs import make_env, never_rule
-from mbpo.model_training import HOLDOUT_ROW_MULTIPLE, EnsembleTrainer
+from mbpo.model_training import EnsembleTrainer
 from mbpo.precision import resolve_precision
-from mbpo.rollout import ROW_MULTIPLE, first_step, model_step, rollout_model
+from mbpo.rollout import first_step, model_step, rollout_model
 from mbpo.sac import SAC
 from mbpo.schedules import RolloutPlan
 
@@ -111,7 +111,7 @@ def sync(device: torch.device, x: object = None) -> object:
 def bench_rollouts(device, quick) -> list[dict]:
     """A whole rollout phase: the first step of every start state, then H - 1 more."""
     n_start, chunk = (20_000 if quick else 100_000), 2048
-    model = GaussianEnsemble(OBS, ACT).to(device)  # 7 members, 5 elites, 4x200
+    model = GaussianEnsemble(OBS, ACT, row_padding=True).to(device)  # 7 members, 4x200
     agent = SAC(OBS, ACT, np.full(ACT, -1.0), np.full(ACT, 1.0), device=device)
     start = torch.randn(n_start, OBS, device=device)
     rows = []
@@ -121,9 +121,8 @@ def bench_rollouts(device, quick) -> list[dict]:
         for bf16 in (False, True):
             def run(bf16=bf16):
                 # Padded as a default run pads (row_padding); only a last chunk is affected.
-                first = first_step(model, agent.actor, start, chunk, bf16, ROW_MULTIPLE)
-                rollout_model(model, agent.actor, first, plan, never_rule(), buffer, chunk, bf16,
-                              ROW_MULTIPLE)
+                first = first_step(model, agent.actor, start, chunk, bf16)
+                rollout_model(model, agent.actor, first, plan, never_rule(), buffer, chunk, bf16)
                 sync(device)
             def one_step(bf16=bf16):
                 model_step(model, agent.actor, start[:chunk], bf16)
@@ -184,9 +183,8 @@ def bench_model_training(device, quick) -> list[dict]:
     rows = []
     for bf16 in (False, True):
         torch.manual_seed(0)  # the same model whichever sections ran before
-        model = GaussianEnsemble(OBS, ACT).to(device)
-        trainer = EnsembleTrainer(model, max_epochs=1 if quick else 2, patience=100, bf16=bf16,
-                                  holdout_row_multiple=HOLDOUT_ROW_MULTIPLE)
+        model = GaussianEnsemble(OBS, ACT, row_padding=True).to(device)
+        trainer = EnsembleTrainer(model, max_epochs=1 if quick else 2, patience=100, bf16=bf16)
         n = data[0].shape[0]
         n_train = n - min(int(0.2 * n), 5000)
         inputs = torch.cat([data[0], data[1]], -1)
@@ -232,8 +230,8 @@ def bench_model_training(device, quick) -> list[dict]:
             # Seeded per fit: the same initial model and minibatch draws in every run of the
             # benchmark, whichever sections ran before, so fits compare epoch for epoch.
             torch.manual_seed(0)
-            model = GaussianEnsemble(OBS, ACT).to(device)
-            trainer = EnsembleTrainer(model, bf16=bf16, holdout_row_multiple=HOLDOUT_ROW_MULTIPLE)
+            model = GaussianEnsemble(OBS, ACT, row_padding=True).to(device)
+            trainer = EnsembleTrainer(model, bf16=bf16)
             start = time.perf_counter()
             metrics = trainer.fit(*(t[:n] for t in data))
             rows.append({"name": f"model fit to early stop ({n // 1000}k)",
@@ -312,7 +310,7 @@ def bench_loop(device, quick, label: str) -> list[dict]:
     from mbpo.events import read_scalars
     from mbpo.logger import RunLogger
     from mbpo.loop import run_mbpo
-    from mbpo.train import build, loop_settings, seed_everything, start_state
+    from mbpo.train import build, run_settings, seed_everything, start_state
 
     register_configs()
     conf = str(Path(__file__).resolve().parents[1] / "conf")
@@ -332,7 +330,7 @@ def bench_loop(device, quick, label: str) -> list[dict]:
             cfg = compose(config_name="config", overrides=overrides + [
                 f"total_steps={5000 + (1 + measured) * window}", f"eval_every={window}",
                 "eval_episodes=1", f"log_every={window}", *LOOP_PRECISIONS[label]])
-        settings = loop_settings(cfg)
+        settings = run_settings(cfg)
         precision = resolve_precision(cfg.precision.value, device, cfg.bf16_components)
         # Seeded as a training run is: the same data and the same fits (so the same
         # early-stopping epochs) in every benchmark run, whose windows then differ in speed only.

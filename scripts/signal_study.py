@@ -23,7 +23,7 @@ import numpy as np
 from scipy.stats import spearmanr
 
 from mbpo.events import read_scalars
-from mbpo.probe import SIGNALS
+from mbpo.uncertainty import SIGNALS
 
 
 def paired(run_dir: Path, k: int, freq: int) -> dict[str, np.ndarray]:

@@ -7,7 +7,7 @@ import torch
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from mbpo.train import build, loop_settings
+from mbpo.train import build, run_settings
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
@@ -27,7 +27,7 @@ def test_groups_offer_the_documented_options():
 @pytest.mark.parametrize("env", options("env"))
 def test_every_env_composes_and_builds(make_cfg, env):
     cfg = make_cfg(f"env={env}", "experiment=debug")
-    c = build(cfg, torch.device("cpu"), loop_settings(cfg))
+    c = build(cfg, torch.device("cpu"), run_settings(cfg))
     obs_dim = c.env.observation_space.shape[0]
     assert c.model.obs_dim == obs_dim and c.agent.target_entropy == cfg.env.target_entropy
     c.env.close()
@@ -35,32 +35,32 @@ def test_every_env_composes_and_builds(make_cfg, env):
 
 
 def test_row_padding_reaches_the_rollouts_and_the_holdout_checks(make_cfg, tmp_path, monkeypatch):
-    from mbpo import loop
-    from mbpo.model_training import HOLDOUT_ROW_MULTIPLE
-    from mbpo.rollout import ROW_MULTIPLE
+    """The setting goes to the model; rollouts, the probe and holdout checks pad as it says."""
+    from mbpo import model_training, rollout
+    from mbpo.ensemble import HOLDOUT_ROW_MULTIPLE, ROLLOUT_ROW_MULTIPLE
     from mbpo.train import train
 
-    seen = []  # the row multiple of every rollout call a run makes
+    seen = {"rollout": set(), "holdout": set()}  # the row multiples every call padded to
 
-    def spying_on(original):
-        def spy(*args, **kwargs):
-            seen.append(kwargs["row_multiple"])
-            return original(*args, **kwargs)
+    def spying_on(original, kind):
+        def spy(x, multiple):
+            seen[kind].add(multiple)
+            return original(x, multiple)
         return spy
 
-    for name in ("first_step", "rollout_model"):
-        monkeypatch.setattr(loop, name, spying_on(getattr(loop, name)))
+    monkeypatch.setattr(rollout, "pad_rows", spying_on(rollout.pad_rows, "rollout"))
+    monkeypatch.setattr(model_training, "pad_rows", spying_on(model_training.pad_rows, "holdout"))
     for padding, rollout_rows, holdout_rows in (("false", 1, 1),
-                                                ("true", ROW_MULTIPLE, HOLDOUT_ROW_MULTIPLE)):
+                                                ("true", ROLLOUT_ROW_MULTIPLE, HOLDOUT_ROW_MULTIPLE)):
         cfg = make_cfg("experiment=debug", "total_steps=200", f"row_padding={padding}")
-        settings = loop_settings(cfg)
-        c = build(cfg, torch.device("cpu"), settings)
-        assert c.trainer.holdout_row_multiple == holdout_rows
+        c = build(cfg, torch.device("cpu"), run_settings(cfg))
+        assert c.model.holdout_row_multiple == holdout_rows
         c.env.close()
         c.eval_env.close()
-        seen.clear()
+        for kind in seen.values():
+            kind.clear()
         train(cfg, tmp_path / padding, console=False)
-        assert seen and set(seen) == {rollout_rows}
+        assert seen == {"rollout": {rollout_rows}, "holdout": {holdout_rows}}
 
 
 @pytest.mark.parametrize("env", options("env"))
@@ -100,4 +100,4 @@ def test_typed_schema_rejects_bad_type_and_unknown_key(make_cfg):
 def test_bad_loop_values_name_the_field(make_cfg, override, field):
     cfg = make_cfg("experiment=debug", override)
     with pytest.raises(ValueError, match=field):
-        loop_settings(cfg)
+        run_settings(cfg)

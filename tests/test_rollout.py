@@ -34,7 +34,7 @@ def test_propagation_draws_only_from_elites_and_mixes_them():
     model.elite_idx.copy_(torch.tensor([1, 3]))
     obs = torch.zeros(2000, OBS)
     mean, _ = model(obs, torch.zeros(2000, ACT))
-    next_obs, rew = propagate(model, obs, mean, None)
+    next_obs, rew = propagate(model, obs, mean, None, bounded=True)
     assert set(rew.tolist()) == {1.0, 3.0}
     assert torch.equal(next_obs[:, 0], rew)
 
@@ -43,8 +43,8 @@ def test_probabilistic_propagation_samples_noise():
     model = GaussianEnsemble(OBS, ACT, ensemble_size=3, num_elites=3, hidden_size=8, num_layers=1)
     obs, act = torch.randn(64, OBS), torch.randn(64, ACT)
     mean, raw_logvar = model(obs, act, bound=False)
-    a, _ = propagate(model, obs, mean, raw_logvar)
-    b, _ = propagate(model, obs, mean, raw_logvar)
+    a, _ = propagate(model, obs, mean, raw_logvar, bounded=False)
+    b, _ = propagate(model, obs, mean, raw_logvar, bounded=False)
     assert not torch.allclose(a, b)
 
 
