@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import gc
 import sys
-from pathlib import Path
 
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>
 MMAP_THRESHOLD = 32 << 20  # blocks below this come from the heap (glibc's maximum)
@@ -33,24 +31,6 @@ def keep_freed_memory() -> bool:
         return False
     return bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(
         mallopt(M_TRIM_THRESHOLD, TRIM_THRESHOLD))
-
-
-def reset_peak_rss(release_freed: bool = False) -> bool:
-    """Start a new count of the process's peak resident memory (Linux: getrusage's
-    ru_maxrss and VmHWM), so that a measurement sees its own peak, not an earlier one's.
-    `release_freed` first hands back to the OS what was freed before (gc, then glibc's
-    malloc_trim: the tuned allocator keeps freed memory). False where it cannot reset."""
-    if release_freed:
-        gc.collect()
-        try:
-            _libc().malloc_trim(0)
-        except (OSError, AttributeError):
-            pass
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
 
 
 def _libc() -> ctypes.CDLL:

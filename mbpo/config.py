@@ -65,7 +65,7 @@ class RunConfig:
     """auto = CUDA when present, else CPU."""
     precision: Precision = Precision.auto
     """fp32; bf16 (autocast matmuls in bf16_components); auto: bf16 only where native and
-    only for the components a learning check cleared (all three; README, Precision)."""
+    only for the components a learning check cleared (all three; docs/precision.md)."""
     bf16_components: list[str] = field(
         default_factory=lambda: ["sac", "model_train", "rollout"])
     """Which of sac, model_train, rollout precision=bf16 runs in bf16."""

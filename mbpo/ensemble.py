@@ -52,12 +52,9 @@ PER_MEMBER_MIN_ROWS = 1024
 
 def per_member(x: Tensor, w: Tensor) -> bool:
     """Whether one matmul per member beats one batched matmul: in fp32 CPU inference on
-    many rows when the members do not divide among the threads. A CPU batched matmul gives
-    each thread whole members, so 7 members on 2 threads leave one thread idle an eighth of
-    the time, while each of 7 separate matmuls uses both threads ([7, 2048, 200] x
-    [7, 200, 200] on the 2-core EPYC: 7.85 ms batched, 6.93 ms per member; a rollout phase
-    1.09x). Not with bf16 (3.09 against 2.87 ms), on fewer rows (851 vs 847 us at 256), or
-    in training (the backward would need the same)."""
+    many rows when the members do not divide among the threads (a CPU batched matmul gives
+    each thread whole members, so 7 members on 2 threads leave one idle an eighth of the
+    time). Measured in docs/performance.md; not with bf16, on few rows, or in training."""
     return (x.device.type == "cpu" and not torch.is_grad_enabled()
             and x.dtype == w.dtype == torch.float32 and not autocast_on_cpu()
             and x.shape[-2] >= PER_MEMBER_MIN_ROWS and w.shape[-1] > 1

@@ -19,9 +19,10 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from mbpo.build import build_agent, env_kwargs_of
 from mbpo.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checked
 from mbpo.envs import make_env
-from mbpo.evaluation import evaluate_policy
+from mbpo.episodes import evaluate_policy
 from mbpo.sac import SAC
 
 
@@ -37,11 +38,9 @@ def load_agent(run_dir: Path, device: torch.device) -> tuple[SAC, dict]:
         if not path.is_file():
             raise EvaluateError(f"run_dir={run_dir} has no {path.relative_to(run_dir)}")
     cfg = OmegaConf.load(config_path)
-    env = make_env(cfg.env.id, OmegaConf.to_container(cfg.env.kwargs, resolve=True))
-    agent_cfg = OmegaConf.to_container(cfg.agent, resolve=True)
-    agent_cfg.pop("_target_")
-    agent = SAC(env.observation_space.shape[0], env.action_space.shape[0],
-                env.action_space.low, env.action_space.high, device=device, **agent_cfg)
+    env = make_env(cfg.env.id, env_kwargs_of(cfg))
+    agent = build_agent(cfg, env.observation_space.shape[0], env.action_space.shape[0],
+                        env.action_space.low, env.action_space.high, device)
     try:
         state = load_checked(checkpoint, None)
     except CheckpointError as e:

@@ -1,7 +1,7 @@
 """fp32 CPU matmuls through oneDNN instead of MKL, kept only where they stay fp32.
 
 PyTorch's CPU build sends fp32 mm/bmm to MKL; on an AMD Zen 5 CPU MKL ran this project's
-shapes at less than half of oneDNN's speed (README, Performance). The one switch that
+shapes at less than half of oneDNN's speed (docs/performance.md). The one switch that
 routes them to oneDNN, `torch.backends.mkldnn.matmul.fp32_precision = "bf16"`, *permits*
 bf16 arithmetic, which a CPU with AMX would take; so `select` keeps it only if a probe
 on this machine gives fp32-sized errors, and falls back to MKL otherwise. While it is set,

@@ -6,6 +6,9 @@ own, a sweep that mixed schedules showed only one run's columns (a fixed run has
 metrics as `hparam/*` scalars), and the experiment summary, with the union of every run's
 setting names, goes to the sweep's directory. Every job of the sweep computes the same
 union from the sweep's overrides, so it does not matter which writes it last.
+
+The metrics are curves the run logs anyway, whose last value is the run's summary (the
+HParams tab shows a metric's last value): no one-point scalars clutter the Scalars tab.
 """
 
 from __future__ import annotations
@@ -14,14 +17,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import yaml
+from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams as hparams_summaries
 
 from mbpo.config import CONF_DIR
 
-METRICS = ("final_return", "best_return", "auc_return", "mean_horizon")
-"""The summary fields shown as HParams metrics."""
+METRICS = {"final_return": "eval/return", "best_return": "eval/best_return",
+           "auc_return": "eval/auc_return", "mean_horizon": "rollout/mean_horizon"}
+"""Summary field -> the logged tag whose last value it is, shown as an HParams metric."""
 
 
 def run_hparams(cfg: DictConfig, overrides: Sequence[str]) -> dict[str, object]:
@@ -38,6 +43,17 @@ def run_hparams(cfg: DictConfig, overrides: Sequence[str]) -> dict[str, object]:
         if not key.startswith("hydra") and key not in params:
             params[key] = value
     return {k: v if isinstance(v, (int, float, str, bool)) else str(v) for k, v in params.items()}
+
+
+def sweep_of(hydra_cfg: DictConfig | None) -> tuple[Path | None, list[str]]:
+    """In a multirun: the sweep's directory and its overrides as launched (sweep syntax)."""
+    if hydra_cfg is None or hydra_cfg.mode != RunMode.MULTIRUN:
+        return None, []
+    sweep_dir = Path(hydra_cfg.sweep.dir)
+    launched = sweep_dir / "multirun.yaml"
+    overrides = (list(OmegaConf.load(launched).hydra.overrides.task) if launched.is_file()
+                 else list(hydra_cfg.overrides.task))
+    return sweep_dir, overrides
 
 
 def sweep_hparams(sweep_overrides: Sequence[str], own: Mapping[str, object]) -> dict[str, object]:
@@ -62,16 +78,13 @@ def sweep_hparams(sweep_overrides: Sequence[str], own: Mapping[str, object]) -> 
 
 
 def write_hparams(writer: SummaryWriter, params: Mapping[str, object],
-                  summary: Mapping[str, float], step: int,
                   sweep_dir: Path | None = None, sweep_overrides: Sequence[str] = ()) -> None:
-    """This run's session and metrics; the experiment (the table's columns) here, or, in a
-    sweep, in `sweep_dir` with the union of the sweep's settings."""
-    metrics = {f"hparam/{k}": summary[k] for k in METRICS if k in summary}
+    """This run's session; the experiment (the table's columns) here, or, in a sweep, in
+    `sweep_dir` with the union of the sweep's settings."""
+    metrics = dict.fromkeys(METRICS.values())  # the names are what the experiment holds
     exp, ssi, sei = hparams_summaries(dict(params), metrics)
     for part in (ssi, sei) if sweep_dir else (exp, ssi, sei):
         writer.file_writer.add_summary(part)
-    for tag, value in metrics.items():
-        writer.add_scalar(tag, float(value), step)
     if sweep_dir is not None:
         union = sweep_hparams(sweep_overrides, params)
         sweep_exp, _, _ = hparams_summaries(union, metrics)

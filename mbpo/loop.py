@@ -23,7 +23,7 @@ from mbpo.config import RunConfig
 from mbpo.diagnostic import kstep_diagnostic
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.envs import TerminationFn
-from mbpo.evaluation import evaluate_policy
+from mbpo.episodes import evaluate_policy
 from mbpo.logger import RunLogger
 from mbpo.model_training import EnsembleTrainer
 from mbpo.precision import PrecisionPlan
@@ -157,6 +157,7 @@ def model_phase(components: Components, settings: RunConfig, state: LoopState, l
         "uncertainty_q50": var_q50,
         "uncertainty_q90": var_q90,
         "mean_length": stats.mean_length,
+        "mean_horizon": float(np.mean(state.horizons)),  # over the phases so far
         "truncated_frac": stats.truncated_frac,
         "model_buffer_size": len(components.model_buffer),
         **(plan.info or {}),
@@ -256,7 +257,11 @@ def run_mbpo(components: Components, settings: RunConfig, log: RunLogger, state:
             state.final_return = mean
             state.best_return = max(state.best_return, mean)
             state.eval_returns.append(mean)
-            log.scalars("eval", {"return": mean, "return_std": std}, step)
+            # best and AUC so far: curves whose last value is the run's summary (the HParams
+            # metrics read them there, so no one-point scalars clutter the Scalars tab)
+            log.scalars("eval", {"return": mean, "return_std": std,
+                                 "best_return": state.best_return,
+                                 "auc_return": float(np.mean(state.eval_returns))}, step)
             log.scalars("perf", {"env_steps_per_s": steps_per_s, **timers}, step)
             log.line(
                 f"step {step:>7d} | eval {mean:8.1f} ± {std:6.1f} | train ep "

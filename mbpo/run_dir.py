@@ -1,5 +1,7 @@
-"""A run directory: what marks it as holding a run, and the files a run writes beside its
-events and checkpoint (recorded config, summary).
+"""A run directory: what marks it as holding a run, the files a run writes beside its
+events and checkpoint (recorded config, summary), and the decisions a command takes about
+it (which checkpoint `resume` means, whether a finished run is skipped, whether a new run
+may clear it).
 
 Nothing here is written before the command was validated, so a refused command leaves a
 directory as it found it, and a new run never writes over a run that is already there.
@@ -24,6 +26,10 @@ SUMMARY_NAME = "summary.json"
 RECORD_DIR = ".hydra"
 """Where the run's config is recorded, as Hydra does: config.yaml, overrides.yaml, hydra.yaml."""
 LOG_NAME = "train.log"
+
+
+class RunDirError(ValueError):
+    """A run directory a command must not use as asked (it holds another run)."""
 
 
 def run_files(run_dir: Path) -> list[Path]:
@@ -88,3 +94,44 @@ def write_summary(run_dir: Path, total_steps: int, fingerprint: str,
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / SUMMARY_NAME
     return json.loads(path.read_text()) if path.is_file() else None
+
+
+def resume_path(resume: str | None, run_dir: Path) -> Path | None:
+    """resume=true: this run dir's checkpoint; resume=auto: that checkpoint if there is one
+    (a suite re-launched after an interruption), else a fresh start; resume=PATH: a run dir or
+    a checkpoint file."""
+    if resume is None or str(resume).lower() in ("false", "none", ""):
+        return None
+    if str(resume).lower() == "auto":
+        return run_dir / CHECKPOINT_NAME if (run_dir / CHECKPOINT_NAME).is_file() else None
+    if str(resume).lower() == "true":
+        return run_dir / CHECKPOINT_NAME
+    path = Path(resume)
+    return path / CHECKPOINT_NAME if path.is_dir() else path
+
+
+def finished_summary(run_dir: Path, total_steps: int, fingerprint: str) -> dict[str, float] | None:
+    """The summary a run wrote when it reached `total_steps`, or None if it has not.
+
+    A finished run of another config in the same directory is an error, not a skip: the
+    results on disk would otherwise be reported under settings they were not run with.
+    """
+    done = read_summary(run_dir)
+    if done is None:
+        return None
+    if done.get("config", fingerprint) != fingerprint:
+        raise RunDirError(f"{run_dir} holds a finished run of another config (config hash "
+                          f"{done['config']}, this one {fingerprint}); use another run dir")
+    return done["summary"] if done.get("total_steps") == total_steps else None
+
+
+def check_run_dir(run_dir: Path, checkpoint: Path | None, resume: str | None,
+                  overwrite: bool) -> bool:
+    """Whether a fresh run must first clear the run dir; refuses to write over a run."""
+    if checkpoint is not None or not holds_run(run_dir):
+        return False
+    if overwrite or str(resume).lower() == "auto":  # auto: a partial run, no checkpoint yet
+        return True
+    raise RunDirError(f"{run_dir} already holds a run; continue it with resume=true, or give "
+                      "this run another directory (hydra.run.dir=...); overwrite=true "
+                      "replaces it")

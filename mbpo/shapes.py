@@ -5,7 +5,7 @@ builds and caches a primitive, with buffers of its own, for each shape it meets.
 that change all the time, rollout chunks shrinking as samples terminate and holdout sets
 growing with the data, made a run's resident memory climb by about 20 MiB every 500 steps
 of a small Hopper run with no end in sight; with their rows padded it grows far less
-(README, Performance). The padding rows are zeros, seen only by the networks, and sliced
+(docs/performance.md). The padding rows are zeros, seen only by the networks, and sliced
 off. Ten seeded runs logged the same numbers to the last bit with and without it
 (docs/results/shapes-check), so it is on by default (`row_padding`); fp32 MKL sums may
 still round differently, by about 1e-10, with more rows. An epoch's last minibatch still

@@ -1,7 +1,8 @@
 """Entry point: `python -m mbpo.train env=halfcheetah rollout=adaptive`.
 
-`train(cfg, run_dir)` is a plain function (tests call it in-process); `main` is the thin
-Hydra wrapper that returns the final eval return for sweeps to optimise. Exit status: 0
+`train(cfg, run_dir)` is a plain function (tests and Python users call it); `main` is the
+thin Hydra wrapper that returns the run's `objective` to a sweeper. Run directories are
+mbpo/run_dir.py's business, building mbpo/build.py's, the loop mbpo/loop.py's. Exit status: 0
 done, 2 bad input (one line, before any work or write), 3 training collapsed, 128 + signal
 number when SIGINT (130) or SIGTERM (143) stopped it (checkpointed; resume=true continues).
 """
@@ -14,16 +15,14 @@ if __name__ == "__main__":  # before anything imports mujoco
     exit_if_gl_broken()
 
 import contextlib
-import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import hydra
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import InstantiationException
-from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from mbpo import fp32_matmul
@@ -39,18 +38,20 @@ from mbpo.checkpoint import (
     save_atomic,
 )
 from mbpo.config import CONF_DIR, register_configs, run_settings
-from mbpo.hparams import run_hparams, write_hparams
+from mbpo.hparams import run_hparams, sweep_of, write_hparams
 from mbpo.logger import RunLogger
 from mbpo.loop import LoopState, TrainingCollapsed, run_mbpo
 from mbpo.precision import resolve_precision
 from mbpo.run_dir import (
+    check_run_dir,
     clear_run,
-    holds_run,
-    read_summary,
+    finished_summary,
     record_config,
     remove_stale_tmp,
+    resume_path,
     write_summary,
 )
+from mbpo.stop_signals import stop_on_signals
 
 register_configs()
 
@@ -74,80 +75,6 @@ class RunStopped(RuntimeError):
         self.signum = signum
 
 
-def resume_path(resume: str | None, run_dir: Path) -> Path | None:
-    """resume=true: this run dir's checkpoint; resume=auto: that checkpoint if there is one
-    (a suite re-launched after an interruption), else a fresh start; resume=PATH: a run dir or
-    a checkpoint file."""
-    if resume is None or str(resume).lower() in ("false", "none", ""):
-        return None
-    if str(resume).lower() == "auto":
-        return run_dir / CHECKPOINT_NAME if (run_dir / CHECKPOINT_NAME).is_file() else None
-    if str(resume).lower() == "true":
-        return run_dir / CHECKPOINT_NAME
-    path = Path(resume)
-    return path / CHECKPOINT_NAME if path.is_dir() else path
-
-
-@contextlib.contextmanager
-def stop_on_signals(log: RunLogger) -> Iterator[list[int]]:
-    """SIGINT/SIGTERM ask the loop to checkpoint and stop; a second SIGINT interrupts."""
-    requested = [0]  # the signal that asked, 0 while none has
-
-    def handler(signum: int, _frame: object) -> None:
-        requested[0] = signum
-        log.line(f"received {signal.Signals(signum).name}: checkpointing and stopping")
-        signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT
-                      else signal.SIG_DFL)
-
-    previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(ValueError):  # not the main thread: leave signals alone
-            previous[sig] = signal.signal(sig, handler)
-    try:
-        yield requested
-    finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
-
-
-def sweep_of(hydra_cfg: DictConfig | None) -> tuple[Path | None, list[str]]:
-    """In a multirun: the sweep's directory and its overrides as launched (sweep syntax)."""
-    if hydra_cfg is None or hydra_cfg.mode != RunMode.MULTIRUN:
-        return None, []
-    sweep_dir = Path(hydra_cfg.sweep.dir)
-    launched = sweep_dir / "multirun.yaml"
-    overrides = (list(OmegaConf.load(launched).hydra.overrides.task) if launched.is_file()
-                 else list(hydra_cfg.overrides.task))
-    return sweep_dir, overrides
-
-
-def finished_summary(run_dir: Path, total_steps: int, fingerprint: str) -> dict[str, float] | None:
-    """The summary a run wrote when it reached `total_steps`, or None if it has not.
-
-    A finished run of another config in the same directory is an error, not a skip: the
-    results on disk would otherwise be reported under settings they were not run with.
-    """
-    done = read_summary(run_dir)
-    if done is None:
-        return None
-    if done.get("config", fingerprint) != fingerprint:
-        raise ConfigError(f"{run_dir} holds a finished run of another config (config hash "
-                          f"{done['config']}, this one {fingerprint}); use another run dir")
-    return done["summary"] if done.get("total_steps") == total_steps else None
-
-
-def check_run_dir(run_dir: Path, checkpoint: Path | None, resume: str | None,
-                  overwrite: bool) -> bool:
-    """Whether a fresh run must first clear the run dir; refuses to write over a run."""
-    if checkpoint is not None or not holds_run(run_dir):
-        return False
-    if overwrite or str(resume).lower() == "auto":  # auto: a partial run, no checkpoint yet
-        return True
-    raise ConfigError(f"{run_dir} already holds a run; continue it with resume=true, or give "
-                      "this run another directory (hydra.run.dir=...); overwrite=true "
-                      "replaces it")
-
-
 def train(cfg: DictConfig, run_dir: Path, console: bool = True,
           overrides: Sequence[str] = (), hydra_cfg: DictConfig | None = None) -> dict[str, float]:
     """Run (or resume) one MBPO training job, logging to `run_dir`; returns its returns.
@@ -155,13 +82,13 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
     Everything is validated and built before anything is written to `run_dir`.
     """
     fingerprint = config_fingerprint(cfg)
-    if str(cfg.resume).lower() == "auto":
-        done = finished_summary(run_dir, cfg.total_steps, fingerprint)
-        if done is not None:  # a suite re-launched: this run has nothing left to do
-            if console:
-                print(f"{run_dir}: finished earlier ({cfg.total_steps} steps), skipped")
-            return done
     try:
+        if str(cfg.resume).lower() == "auto":
+            done = finished_summary(run_dir, cfg.total_steps, fingerprint)
+            if done is not None:  # a suite re-launched: this run has nothing left to do
+                if console:
+                    print(f"{run_dir}: finished earlier ({cfg.total_steps} steps), skipped")
+                return done
         settings = run_settings(cfg)
         checkpoint = resume_path(cfg.resume, run_dir)
         device = resolve_device(cfg.device.value)
@@ -217,8 +144,7 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
         if state.t >= settings.total_steps:
             write_summary(run_dir, settings.total_steps, fingerprint, summary)
         sweep_dir, sweep_overrides = sweep_of(hydra_cfg)
-        write_hparams(log.writer, run_hparams(cfg, overrides), summary, state.t, sweep_dir,
-                      sweep_overrides)
+        write_hparams(log.writer, run_hparams(cfg, overrides), sweep_dir, sweep_overrides)
         if stop[0] and state.t < settings.total_steps:
             raise RunStopped(f"stopped at step {state.t} with a checkpoint in {run_dir}; "
                              "resume=true continues it (resume=auto for a sweep)", stop[0])

@@ -39,12 +39,13 @@ from pathlib import Path
 import numpy as np
 import torch
 from matmul_floor import matmul_floor_seconds
+from peak_rss import reset_peak_rss
 from provenance import code_commit, cpu_name
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from mbpo import fp32_matmul
-from mbpo.allocator import keep_freed_memory, reset_peak_rss
+from mbpo.allocator import keep_freed_memory
 from mbpo.buffer import Batch, TransitionBuffer
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.envs import make_env, never_rule

@@ -1,17 +1,21 @@
 import resource
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from mbpo.allocator import keep_freed_memory, reset_peak_rss
+from mbpo.allocator import keep_freed_memory
 from mbpo.buffer import TransitionBuffer
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.envs import never_rule
 from mbpo.rollout import first_step, rollout_model
 from mbpo.sac import SAC
 from mbpo.schedules import RolloutPlan
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from peak_rss import reset_peak_rss  # noqa: E402 (a measurement helper of the scripts)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc malloc tuning")

@@ -233,3 +233,24 @@ def test_a_setting_added_later_keeps_older_runs_fingerprints_at_its_old_value(ma
     # added since (probe_size, rollout.uncertainty, env.termination) leave it unchanged
     before = ["rollout.beta=50.0", "rollout.uncertainty=start"]
     assert config_fingerprint(make_cfg(*overrides, *before)) == stored
+
+
+@pytest.mark.parametrize("env", [
+    pytest.param(["env.id=Pendulum-v1", "env.termination=never"], id="pendulum"),
+    pytest.param(["env.id=tests.tiny_env:PointMass-v0", "env.termination=tests.tiny_env:terminated"],
+                 id="registered-in-tests"),
+])
+def test_a_non_mujoco_env_resumes_mid_episode_exactly(tmp_path, make_cfg, env):
+    """Envs without MjData checkpoint their plain attributes (state, step count, RNG): a run
+    stopped mid-episode (250: Pendulum's episodes are 200 steps) and extended trains exactly
+    as one that never stopped. Evaluation tags differ by design (the stopped run evaluated
+    at its end, which advances the eval env's own random stream)."""
+    base = ("experiment=debug", "eval_episodes=1", *env)
+    train(make_cfg(*base, "total_steps=400"), tmp_path / "whole", console=False)
+    train(make_cfg(*base, "total_steps=250"), tmp_path / "stopped", console=False)
+    train(make_cfg(*base, "total_steps=400", "resume=true"), tmp_path / "stopped", console=False)
+    whole, resumed = scalars(tmp_path / "whole"), scalars(tmp_path / "stopped")
+    training = [t for t in whole if t.startswith(("sac/", "model/", "rollout/", "train/"))]
+    assert {"sac/critic_loss", "rollout/horizon", "train/episode_return"} <= set(training)
+    for tag in training:
+        assert resumed[tag] == whole[tag], tag

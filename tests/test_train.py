@@ -25,7 +25,12 @@ def test_tiny_run_writes_expected_tags(make_cfg, tmp_path, rollout):
     logged = scalars(tmp_path)
     assert EXPECTED_TAGS <= set(logged)
     assert {"diag/kstep_error/1", "diag/uncertainty/1", "diag/uncertainty_error_spearman",
-            "hparam/final_return", "hparam/best_return", "hparam/mean_horizon"} <= set(logged)
+            "eval/best_return", "eval/auc_return", "rollout/mean_horizon"} <= set(logged)
+    assert not any(tag.startswith("hparam/") for tag in logged)  # no one-point scalars
+    # the HParams metrics are curves whose last value is the run's summary
+    assert logged["eval/best_return"][-1][1] == pytest.approx(result["best_return"])
+    assert logged["eval/auc_return"][-1][1] == pytest.approx(result["auc_return"])
+    assert logged["rollout/mean_horizon"][-1][1] == pytest.approx(result["mean_horizon"])
     acc = EventAccumulator(str(tmp_path))
     acc.Reload()
     assert "rollout/uncertainty_hist" in acc.Tags()["histograms"]

@@ -67,7 +67,7 @@ def test_a_sweep_mixing_schedules_shows_one_hparams_table_with_every_setting(tmp
     assert {"rollout", "seed", "rollout.h", "rollout.beta", "rollout.h_max",
             "rollout.uncertainty"} <= names
     assert {m.name.tag for m in experiment.metric_infos} == {
-        "hparam/final_return", "hparam/best_return", "hparam/auc_return", "hparam/mean_horizon"}
+        "eval/return", "eval/best_return", "eval/auc_return", "rollout/mean_horizon"}
     for run in run_dirs(tmp_path):  # sessions only: the columns come from the sweep's one
         assert set(hparams_of(run)) == {"_hparams_/session_start_info",
                                         "_hparams_/session_end_info"}

@@ -1,4 +1,5 @@
-"""Deterministic-policy evaluation on its own env instance."""
+"""Evaluation episodes: the deterministic policy on its own env instance, the returns a run
+reports (eval/return) and `mbpo.evaluate` prints."""
 
 from __future__ import annotations
 
