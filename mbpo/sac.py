@@ -229,9 +229,9 @@ class SAC(nn.Module):
     def finish_update(self, ok: Tensor, critic_loss: Tensor, actor_loss: Tensor,
                       alpha: Tensor, logp: Tensor, q: Tensor) -> dict[str, Tensor]:
         """Polyak step of the targets (none for a skipped update) and the metrics."""
-        targets = list(self.critic_target.parameters())
         weight = self.tau * ok  # 0 for a skipped step: the targets stay where they are
-        torch._foreach_lerp_(targets, list(self.critic.parameters()), [weight] * len(targets))
+        for target, source in zip(self.critic_target.parameters(), self.critic.parameters()):
+            target.lerp_(source, weight)
         self.skipped += ~ok
         metrics = {"critic_loss": critic_loss, "actor_loss": actor_loss, "alpha": alpha,
                    "entropy": -logp.mean(), "q_mean": q.mean(), "q_abs_max": q.abs().max()}
