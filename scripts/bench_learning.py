@@ -215,9 +215,10 @@ def table(env: str, suite: Suite, runs: list[Run]) -> str:
             cells.append(f"{fmt_ci(np.array(values))} ({len(values)})" if values else "-")
         walls = [r.summary["wall_s"] / 60 for r in finished if r.summary.get("wall_s")]
         aucs = [auc(r) for r in finished]
+        # like the AUC, over finished runs: a run cut short would weigh its early phases in
         cells += [f"{fmt_ci(np.array(aucs))} ({len(aucs)})" if aucs else "-",
-                  f"{mean_of(group, 'rollout/horizon'):.2f}",
-                  f"{mean_of(group, 'rollout/mean_length'):.2f}",
+                  f"{mean_of(finished, 'rollout/horizon'):.2f}" if finished else "-",
+                  f"{mean_of(finished, 'rollout/mean_length'):.2f}" if finished else "-",
                   f"{np.mean(walls):.1f}" if walls else "-"]
         lines.append("| " + " | ".join(cells) + " |")
     if not_run:
@@ -334,7 +335,8 @@ def report(name: str, suite: Suite, out: Path, command: list[str]) -> Path:
         f"[invocations.md](invocations.md)",
         f"- {suite.seeds} seeds x {groups_ran(suite, runs)}, {suite.total_steps} env "
         f"steps; a cell counts only runs that reached its budget (n); the CI is the 95% "
-        f"percentile bootstrap over seeds. Wall time: finished runs, loop time only.\n",
+        f"percentile bootstrap over seeds. AUC, mean H, mean realised length and wall time "
+        f"(loop time only): finished runs.\n",
     ]
     for env in suite.envs:
         parts += [f"## {env}\n", table(env, suite, runs), ""]
