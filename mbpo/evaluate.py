@@ -17,13 +17,15 @@ import sys
 from pathlib import Path
 
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from mbpo.build import build_agent, env_kwargs_of
 from mbpo.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checked
 from mbpo.envs import make_env
 from mbpo.episodes import evaluate_policy
 from mbpo.sac import SAC
+
+SAC_TARGET = "mbpo.sac.SAC"
 
 
 class EvaluateError(ValueError):
@@ -38,6 +40,7 @@ def load_agent(run_dir: Path, device: torch.device) -> tuple[SAC, dict]:
         if not path.is_file():
             raise EvaluateError(f"run_dir={run_dir} has no {path.relative_to(run_dir)}")
     cfg = OmegaConf.load(config_path)
+    refuse_foreign_targets(cfg.agent, run_dir)
     env = make_env(cfg.env.id, env_kwargs_of(cfg))
     agent = build_agent(cfg, env.observation_space.shape[0], env.action_space.shape[0],
                         env.action_space.low, env.action_space.high, device)
@@ -49,6 +52,20 @@ def load_agent(run_dir: Path, device: torch.device) -> tuple[SAC, dict]:
     env.close()
     return agent, {"env_id": cfg.env.id, "env_kwargs": cfg.env.kwargs,
                    "step": state["loop"]["t"]}
+
+
+def refuse_foreign_targets(agent_cfg: DictConfig, run_dir: Path) -> None:
+    """A shared run's config must not name code to run: `build_agent` instantiates the
+    agent config, and Hydra would call any `_target_` in it. Only this package's SAC, with
+    plain values, is built."""
+    target = agent_cfg.get("_target_")
+    nested = [k for k, v in agent_cfg.items() if isinstance(v, (DictConfig, ListConfig))
+              and "_target_" in str(OmegaConf.to_container(v))]
+    if target != SAC_TARGET or nested:
+        raise EvaluateError(
+            f"run_dir={run_dir}: .hydra/config.yaml's agent names {target!r}"
+            + (f" and a _target_ under {nested[0]}" if nested else "")
+            + f"; mbpo.evaluate builds only {SAC_TARGET} (it runs no code a run dir names)")
 
 
 def record_gif(agent: SAC, env_id: str, env_kwargs: dict, path: Path, seed: int) -> Path:

@@ -2,8 +2,8 @@
 
 The HParams tab takes its columns from one experiment summary. When every run wrote its
 own, a sweep that mixed schedules showed only one run's columns (a fixed run has no
-`rollout.beta`). So a run in a sweep writes only its session (its values, then its
-metrics as `hparam/*` scalars), and the experiment summary, with the union of every run's
+`rollout.beta`). So a run in a sweep writes only its session (its values), and the
+experiment summary, with the union of every run's
 setting names, goes to the sweep's directory. Every job of the sweep computes the same
 union from the sweep's overrides, so it does not matter which writes it last.
 

@@ -93,7 +93,16 @@ def write_summary(run_dir: Path, total_steps: int, fingerprint: str,
 
 def read_summary(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / SUMMARY_NAME
-    return json.loads(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        done = json.loads(path.read_text())
+        if not isinstance(done, dict) or not isinstance(done.get("summary"), dict):
+            raise ValueError("no summary object")
+    except ValueError as e:  # a damaged or hand-edited file: say which
+        raise RunDirError(f"{path} is not a summary mbpo wrote ({e}); move it away to "
+                          "re-run or continue this run") from e
+    return done
 
 
 def resume_path(resume: str | None, run_dir: Path) -> Path | None:

@@ -358,8 +358,12 @@ def log_invocation(out: Path, started: datetime.datetime, status: str) -> None:
     keeps the date, commit and command of each. A row is written when the sweep starts
     and another when it ends, so a sitting cut short (a killed session) is on record too."""
     path = out / "invocations.md"
+    header = "| started | git commit | command | status |\n|---|---|---|---|\n"
     if not path.is_file():
-        path.write_text("| started | git commit | command | status |\n|---|---|---|---|\n")
+        path.write_text(header)
+    elif not path.read_text().startswith(header):  # written before the status column
+        with path.open("a") as f:
+            f.write("\n" + header)
     with path.open("a") as f:
         f.write(f"| {started.isoformat(timespec='minutes')} | {code_commit()} | "
                 f"`python {shlex.join(sys.argv)}` | {status} |\n")
@@ -392,6 +396,12 @@ def main() -> None:
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
     if args.jobs < 1:
         parser.error(f"--jobs must be >= 1, got {args.jobs}")
+    for override in extra:  # each value would map to the same run directory
+        key, _, value = override.lstrip("+~").partition("=")
+        if key in IDENTITY_FREE and ("," in value or value.startswith(("range(", "choice("))):
+            parser.error(f"{override}: {key} leaves what a run computes unchanged, so run "
+                         "directories leave it out of their names; give each value its own "
+                         "OUT_DIR and compare them with scripts/compare_suites.py")
     suite, out = SUITES[args.suite], args.out.resolve()
     for name, value in (("seeds", args.seeds), ("steps", args.steps)):
         if value is not None and value < 1:

@@ -254,3 +254,14 @@ def test_a_non_mujoco_env_resumes_mid_episode_exactly(tmp_path, make_cfg, env):
     assert {"sac/critic_loss", "rollout/horizon", "train/episode_return"} <= set(training)
     for tag in training:
         assert resumed[tag] == whole[tag], tag
+
+
+def test_the_identity_free_settings_are_the_ones_existing_fingerprints_left_out():
+    """Marking a setting `free` (or unmarking one) changes the fingerprint of every run that
+    set it, and such runs could no longer resume: this set moves only on purpose."""
+    from mbpo.checkpoint import RESUMABLE_OVERRIDES
+
+    assert set(RESUMABLE_OVERRIDES) == {
+        "resume", "threads", "device", "fp32_matmul", "row_padding", "total_steps",
+        "checkpoint_every", "log_every", "eval_episodes", "overwrite", "max_skipped_updates",
+        "max_rolled_back_fits", "objective"}

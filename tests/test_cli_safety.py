@@ -155,6 +155,50 @@ def test_a_checkpoint_crafted_to_run_code_is_refused_by_resume_and_evaluate(fini
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("agent", [
+    {"_target_": "os.system", "command": "touch {marker}"},
+    {"_target_": "mbpo.sac.SAC", "hidden_size": {"_target_": "os.system",
+                                                  "command": "touch {marker}"}},
+], ids=["agent-target", "nested-target"])
+def test_a_run_config_naming_code_is_refused_by_evaluate(finished_run, tmp_path, agent):
+    """`.hydra/config.yaml` of a shared run dir is as untrusted as its checkpoint: evaluate
+    builds only mbpo.sac.SAC and never calls a `_target_` the file names."""
+    import yaml
+
+    marker = tmp_path / "pwned"
+    run_dir = tmp_path / "run"
+    (run_dir / ".hydra").mkdir(parents=True)
+    cfg = yaml.safe_load((finished_run / ".hydra" / "config.yaml").read_text())
+    cfg["agent"] = json.loads(json.dumps(agent).replace("{marker}", str(marker)))
+    (run_dir / ".hydra" / "config.yaml").write_text(yaml.safe_dump(cfg))
+    (run_dir / CHECKPOINT_NAME).write_bytes((finished_run / CHECKPOINT_NAME).read_bytes())
+    out = cli(f"run_dir={run_dir}", "episodes=1", module="mbpo.evaluate")
+    assert out.returncode == 2, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "mbpo.sac.SAC" in out.stderr
+    assert not marker.exists()
+
+
+def test_a_damaged_summary_is_one_line_naming_the_file(finished_run, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for name in (".hydra", CHECKPOINT_NAME):
+        os.system(f"cp -r {finished_run / name} {run_dir}")
+    (run_dir / "summary.json").write_text('{"total_steps": 200, "summ')
+    before = snapshot(run_dir)
+    out = cli(*TINY, "total_steps=200", "resume=auto", f"hydra.run.dir={run_dir}")
+    assert out.returncode == 2, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "summary.json" in out.stderr
+    assert snapshot(run_dir) == before
+
+
+def test_a_suite_refuses_to_sweep_a_setting_left_out_of_run_dir_names(tmp_path):
+    out = subprocess.run([sys.executable, "scripts/bench_learning.py", "--suite", "quick",
+                          str(tmp_path / "suite"), "--", "fp32_matmul=mkl,onednn"],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "fp32_matmul" in out.stderr and "OUT_DIR" in out.stderr
+    assert not (tmp_path / "suite").exists()
+
+
 def test_bit_flipped_checkpoints_are_refused_with_one_line(finished_run, tmp_path):
     data = bytearray((finished_run / CHECKPOINT_NAME).read_bytes())
     rng = random.Random(0)
