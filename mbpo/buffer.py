@@ -119,7 +119,9 @@ class TransitionBuffer:
         self.capacity = self.max_capacity
         self.ptr = self.size = 0
         self._write(rows.to(self.device))
-        self.set_capacity(int(state["capacity"]))
+        # A run resumed with a smaller total_steps has a smaller buffer; its rows fit (checked
+        # above), and the capacity they were kept under cannot exceed it.
+        self.set_capacity(min(int(state["capacity"]), self.max_capacity))
 
 
 def sample_mixed(real: TransitionBuffer, model: TransitionBuffer, batch_size: int,

@@ -9,14 +9,22 @@ directory as it found it, and a new run never writes over a run that is already 
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import math
+import os
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from omegaconf import DictConfig, OmegaConf
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 from mbpo.checkpoint import CHECKPOINT_NAME
 from mbpo.checkpoint_file import write_atomic
@@ -30,6 +38,54 @@ LOG_NAME = "train.log"
 
 class RunDirError(ValueError):
     """A run directory a command must not use as asked (it holds another run)."""
+
+
+@contextlib.contextmanager
+def hold_run_dir(run_dir: Path) -> Iterator[None]:
+    """One process per run dir: two processes on one run (a sweep left running by a killed
+    parent, a resume typed twice) would write over each other's checkpoint and events.
+
+    An exclusive flock on the directory itself, so no lock file is ever left behind: the
+    kernel drops it when the process ends, however it ends (SIGKILL included). Where the
+    filesystem has no flock (some cluster mounts) the run goes on unguarded. A directory
+    made here only to be locked is removed again if the command is refused.
+    """
+    made = [d for d in (run_dir, *run_dir.parents) if not d.exists()]  # leaf first
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir, os.O_RDONLY) if fcntl is not None else None  # (Windows: none)
+    try:
+        if fd is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError as e:  # held elsewhere; any other errno: the mount cannot lock
+                if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                    raise RunDirError(f"{run_dir} is in use by another running process; stop "
+                                      "that run first (a stopped run continues with "
+                                      "resume=true), or give this one another directory") from e
+        yield
+    except BaseException:
+        with contextlib.suppress(OSError):  # only while empty: a refused command wrote nothing
+            for d in made:
+                d.rmdir()
+        raise
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
+def run_dir_in_use(run_dir: Path) -> bool:
+    """Whether a live process holds `run_dir` (`hold_run_dir`), e.g. a run still writing its
+    checkpoint after a stop was asked for."""
+    if fcntl is None or not run_dir.is_dir():
+        return False
+    fd = os.open(run_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except OSError as e:
+        return e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+    finally:
+        os.close(fd)  # (closing drops the shared lock taken to ask)
 
 
 def run_files(run_dir: Path) -> list[Path]:

@@ -46,6 +46,7 @@ from mbpo.run_dir import (
     check_run_dir,
     clear_run,
     finished_summary,
+    hold_run_dir,
     record_config,
     remove_stale_tmp,
     resume_path,
@@ -79,10 +80,19 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
           overrides: Sequence[str] = (), hydra_cfg: DictConfig | None = None) -> dict[str, float]:
     """Run (or resume) one MBPO training job, logging to `run_dir`; returns its returns.
 
-    Everything is validated and built before anything is written to `run_dir`.
+    Everything is validated and built before anything is written to `run_dir`, and no other
+    process may hold the run dir meanwhile (`hold_run_dir`).
     """
+    with contextlib.ExitStack() as held:
+        return train_holding(held, cfg, run_dir, console, overrides, hydra_cfg)
+
+
+def train_holding(held: contextlib.ExitStack, cfg: DictConfig, run_dir: Path, console: bool,
+                  overrides: Sequence[str], hydra_cfg: DictConfig | None) -> dict[str, float]:
+    """`train`, with `held` keeping the run dirs it locks until it returns."""
     fingerprint = config_fingerprint(cfg)
     try:
+        held.enter_context(hold_run_dir(run_dir))
         if str(cfg.resume).lower() == "auto":
             done = finished_summary(run_dir, cfg.total_steps, fingerprint)
             if done is not None:  # a suite re-launched: this run has nothing left to do
@@ -105,7 +115,13 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
         clear_first = check_run_dir(run_dir, checkpoint, cfg.resume, cfg.overwrite)
         precision_before = None  # what the checkpoint's run resolved precision to
         if checkpoint is not None:
+            if checkpoint.parent.is_dir() and checkpoint.parent.resolve() != run_dir.resolve():
+                held.enter_context(hold_run_dir(checkpoint.parent))
             saved = load_checked(checkpoint, fingerprint)
+            if saved["loop"]["t"] > settings.total_steps:
+                raise ValueError(f"total_steps={settings.total_steps} is below the "
+                                 f"checkpoint's step {saved['loop']['t']}: a resume may "
+                                 "extend a run, not shorten it")
             state = restore_run(components, saved)
             run_dir = checkpoint.parent  # continue in the run's own directory
             precision_before = saved["meta"].get("precision")

@@ -310,3 +310,39 @@ def test_any_gymnasium_env_trains_given_its_termination_rule(tmp_path):
                   f"hydra.run.dir={tmp_path / 'refused'}")
     assert refused.returncode == 2 and "env.termination" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_a_run_dir_in_use_is_refused_until_its_process_ends(tmp_path):
+    """A second process on a running run (a resume typed twice, a sweep a killed parent left
+    running) is refused with one line and changes nothing; once the first has stopped, the
+    same command continues the run."""
+    run_dir = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-m", "mbpo.train", *TINY, "total_steps=100000",
+                              "checkpoint_every=100", f"hydra.run.dir={run_dir}"],
+                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (run_dir / CHECKPOINT_NAME).is_file() and time.time() < deadline:
+        time.sleep(0.1)
+    try:
+        for resume in ("resume=true", "resume=auto"):
+            second = cli(*TINY, "total_steps=100000", f"hydra.run.dir={run_dir}", resume)
+            assert second.returncode == 2, second.stderr
+            assert second.stderr.strip().splitlines() == [
+                f"error: {run_dir} is in use by another running process; stop that run first "
+                "(a stopped run continues with resume=true), or give this one another "
+                "directory"]
+    finally:
+        first.send_signal(signal.SIGTERM)
+        assert first.wait(timeout=120) == 128 + signal.SIGTERM
+    stopped = snapshot(run_dir)
+    assert "received SIGTERM" in stopped["train.log"].decode()
+    assert "is in use" not in stopped["train.log"].decode()  # the refusals wrote nothing
+    step = int(stopped["train.log"].decode().split("stopped at step ")[1].split(",")[0])
+    shorter = cli(*TINY, f"total_steps={step - 1}", f"hydra.run.dir={run_dir}", "resume=true")
+    assert shorter.returncode == 2 and shorter.stderr.strip().splitlines() == [
+        f"error: total_steps={step - 1} is below the checkpoint's step {step}: a resume may "
+        "extend a run, not shorten it"]
+    assert snapshot(run_dir) == stopped
+    again = cli(*TINY, f"total_steps={step + 100}", f"hydra.run.dir={run_dir}", "resume=true")
+    assert again.returncode == 0, again.stderr
+    assert f"resumed at step {step}" in (run_dir / "train.log").read_text()

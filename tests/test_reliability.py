@@ -12,6 +12,7 @@ from mbpo import fp32_matmul
 from mbpo.buffer import Batch
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.model_training import EnsembleTrainer
+from mbpo.run_dir import hold_run_dir
 from mbpo.sac import SAC, UPDATE_ORDERS
 from mbpo.train import ConfigError, train
 
@@ -52,6 +53,21 @@ def test_bad_value_fails_before_any_work_naming_the_field(make_cfg, tmp_path, ov
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
         train(cfg, tmp_path, console=False)
     assert not list(tmp_path.glob("events.out.tfevents*"))  # nothing started
+
+
+def test_a_refused_run_into_new_directories_leaves_none_behind(make_cfg, tmp_path):
+    """train() makes the run dir to lock it (hold_run_dir); a refusal removes what it made."""
+    cfg = make_cfg("env=hopper", "experiment=debug", "rollout=adaptive", "rollout.beta=-1")
+    with pytest.raises(ConfigError, match="rollout.beta"):
+        train(cfg, tmp_path / "a" / "b" / "run", console=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_run_dir_held_by_another_run_is_refused_in_process(make_cfg, tmp_path):
+    cfg = make_cfg("env=hopper", "experiment=debug")
+    with hold_run_dir(tmp_path), pytest.raises(ConfigError, match="is in use by another"):
+        train(cfg, tmp_path, console=False)
+    assert list(tmp_path.iterdir()) == []
 
 
 def everything(agent: SAC) -> dict[str, torch.Tensor]:
