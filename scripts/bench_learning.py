@@ -24,12 +24,15 @@ several sittings; nothing is estimated for runs that did not reach a budget.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import datetime
 import json
 import os
 import platform
+import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -48,6 +51,7 @@ from provenance import code_commit, cpu_name  # noqa: E402
 from mbpo.config import IDENTITY_FREE  # noqa: E402
 from mbpo.events import read_scalars  # noqa: E402
 from mbpo.report import Scalars, band_plot, fmt_ci, value_at  # noqa: E402
+from mbpo.run_dir import run_dir_in_use  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,7 @@ class Run:
     seed: int
     scalars: Scalars
     summary: dict | None  # from summary.json once finished
+    precision: str = "-"  # as each sitting's train.log line says; see `precision_of`
 
     @property
     def last_step(self) -> int:
@@ -129,6 +134,31 @@ NOT_GROUPING = {"env", "seed", "rollout", "threads", "device", "resume", "total_
                 "checkpoint_every"}
 """Overrides that never make a group of their own: the suite's axes and what its command
 sets (a run recorded with another fp32_matmul, say, still reports as its own group)."""
+
+
+PRECISION = re.compile(r"\| precision sac=(\w+), model_train=(\w+), rollout=(\w+) \|")
+
+
+def precision_of(run_dir: Path) -> str:
+    """What precision=auto became, per sitting: it follows the CPU (bf16 only where the CPU
+    has native bf16), so a suite resumed on another machine can mix regimes, and its report
+    must say so. "bf16 then fp32" is a run started on one machine and resumed on another."""
+    log = run_dir / "train.log"
+    seen: list[str] = []
+    for found in PRECISION.finditer(log.read_text() if log.is_file() else ""):
+        parts = dict(zip(("sac", "model_train", "rollout"), found.groups(), strict=True))
+        label = (parts["sac"] if len(set(parts.values())) == 1
+                 else ", ".join(f"{k}={v}" for k, v in parts.items()))
+        if not seen or seen[-1] != label:
+            seen.append(label)
+    return " then ".join(seen) or "-"
+
+
+def precision_counts(runs: list[Run]) -> str:
+    counts: dict[str, int] = {}
+    for r in runs:
+        counts[r.precision] = counts.get(r.precision, 0) + 1
+    return ", ".join(f"{label} {n} run{'s' * (n != 1)}" for label, n in sorted(counts.items()))
 
 
 def load_runs(out: Path, suite: Suite) -> list[Run]:
@@ -147,7 +177,8 @@ def load_runs(out: Path, suite: Suite) -> list[Run]:
         if summary_file.is_file():
             done = json.loads(summary_file.read_text())
             summary = done["summary"] if done["total_steps"] == suite.total_steps else None
-        runs.append(Run(kv["env"], kv["rollout"], int(kv["seed"]), read_scalars(run_dir), summary))
+        runs.append(Run(kv["env"], kv["rollout"], int(kv["seed"]), read_scalars(run_dir), summary,
+                        precision_of(run_dir)))
     shared = set.intersection(*extras) if extras else set()
     for run, extra in zip(runs, extras, strict=True):
         run.schedule = " ".join([run.schedule, *sorted(extra - shared)])
@@ -233,13 +264,14 @@ def table(env: str, suite: Suite, runs: list[Run]) -> str:
 
 
 def run_table(runs: list[Run]) -> str:
-    lines = ["| env | schedule | seed | env steps done | last eval return | finished |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| env | schedule | seed | env steps done | last eval return | precision "
+             "| finished |",
+             "|---|---|---|---|---|---|---|"]
     for r in sorted(runs, key=lambda r: (r.env, r.schedule, r.seed)):
         points = r.scalars.get("eval/return", [])
         last = f"{points[-1][1]:.1f}" if points else "-"
         lines.append(f"| {r.env} | {r.schedule} | {r.seed} | {r.last_step} | {last} | "
-                     f"{'yes' if r.summary else 'no'} |")
+                     f"{r.precision} | {'yes' if r.summary else 'no'} |")
     return "\n".join(lines)
 
 
@@ -336,7 +368,9 @@ def report(name: str, suite: Suite, out: Path, command: list[str]) -> Path:
         f"- {suite.seeds} seeds x {groups_ran(suite, runs)}, {suite.total_steps} env "
         f"steps; a cell counts only runs that reached its budget (n); the CI is the 95% "
         f"percentile bootstrap over seeds. AUC, mean H, mean realised length and wall time "
-        f"(loop time only): finished runs.\n",
+        f"(loop time only): finished runs.",
+        f"- precision as the runs ran (precision=auto gives bf16 only on a CPU with native "
+        f"bf16): {precision_counts(runs)}\n",
     ]
     for env in suite.envs:
         parts += [f"## {env}\n", table(env, suite, runs), ""]
@@ -369,13 +403,44 @@ def log_invocation(out: Path, started: datetime.datetime, status: str) -> None:
                 f"`python {shlex.join(sys.argv)}` | {status} |\n")
 
 
+def run_forwarding_stops(command: list[str], runs_dir: Path) -> int:
+    """Run the sweep in its own process group and pass SIGINT/SIGTERM sent to this script to
+    every process in it, once (a terminal's Ctrl-C reaches only this script): each run
+    checkpoints and stops, joblib's workers too, and the sitting's end still reaches
+    invocations.md. Killing the script used to leave its sweep running and no end row.
+
+    After a stop, this waits until no run under `runs_dir` is held any more (each run locks
+    its directory until it has checkpointed), then ends the launcher's idle workers."""
+    proc = subprocess.Popen(command, start_new_session=True)
+    stopped = []
+
+    def forward(signum: int, _frame: object) -> None:
+        stopped.append(signum)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signum)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code = proc.wait()
+        if stopped:
+            while runs_dir.is_dir() and any(run_dir_in_use(d) for d in runs_dir.iterdir()):
+                time.sleep(0.5)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        return code
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def launch(out: Path, command: list[str]) -> int:
     print("running:", shlex.join(command), flush=True)
     started, tic = datetime.datetime.now(), time.time()
     out.mkdir(parents=True, exist_ok=True)
     log_invocation(out, started, "started")
-    code = subprocess.run(command).returncode
-    log_invocation(out, started, f"ended after {(time.time() - tic) / 60:.1f} min, exit {code}")
+    code = run_forwarding_stops(command, out / "runs")
+    how = f"exit {code}" if code >= 0 else f"stopped by {signal.Signals(-code).name}"
+    log_invocation(out, started, f"ended after {(time.time() - tic) / 60:.1f} min, {how}")
     if code != 0:
         print(f"the sweep exited with {code}; reporting what finished", file=sys.stderr)
     return code
@@ -432,6 +497,8 @@ def main() -> None:
                 code = launch(out, sweep_command(to_run, out, args.jobs,
                                                  [*extra, f"rollout.h={h}"], ("fixed",)))
     print(f"wrote {report(args.suite, suite, out, command)}")
+    if not args.report_only and code != 0:  # a stopped or failed sitting is not a success
+        sys.exit(code if code > 0 else 128 - code)  # killed by signal N: 128 + N, as a shell
 
 
 if __name__ == "__main__":

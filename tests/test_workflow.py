@@ -1,8 +1,10 @@
 """Sweeps through Hydra's launchers, HParams, plots and evaluation, end to end (CLI)."""
 
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -112,6 +114,7 @@ def test_learning_suite_runs_every_schedule_reports_and_skips_finished_runs(tmp_
         assert f"| {schedule} | 1/1 |" in table
     assert "Not run" not in table
     assert "1 seeds x 4 schedules (" in table
+    assert table.count("| fp32 | yes |") + table.count("| bf16 | yes |") == 4  # as it ran
     for name in ("return.png", "horizon.png"):
         assert (tmp_path / name).stat().st_size > 10_000
     again = cli(*args)  # a re-launched suite does no work for finished runs
@@ -182,3 +185,28 @@ def test_the_model_free_baseline_is_an_arm_a_suite_can_include(tmp_path):
     cli("scripts/bench_learning.py", "--suite", "quick", str(tmp_path), "--seeds", "1",
         "--steps", "200", "--schedules", "none", "--", "experiment=debug")
     assert "| none | 1/1 |" in (tmp_path / "results.md").read_text()
+
+
+def test_a_suite_stopped_with_sigterm_stops_its_runs_and_records_the_sitting(tmp_path):
+    """SIGTERM to the suite script reaches the runs in joblib's workers: they checkpoint and
+    stop, no run is left behind, and invocations.md gets the sitting's end."""
+    args = [sys.executable, "scripts/bench_learning.py", "--suite", "quick", str(tmp_path),
+            "--seeds", "1", "--schedules", "fixed,linear", "--steps", "100000", "--",
+            "experiment=debug", "checkpoint_every=100"]
+    log = tmp_path / "suite.out"
+    with log.open("w") as sink:
+        suite = subprocess.Popen(args, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while len(list(tmp_path.glob("runs/*/checkpoint.pt"))) < 2 and time.time() < deadline:
+        time.sleep(0.5)
+    suite.send_signal(signal.SIGTERM)
+    suite.wait(timeout=300)
+    out = log.read_text()
+    assert suite.returncode != 0, out[-3000:]
+    logs = [p.read_text() for p in tmp_path.glob("runs/*/train.log")]
+    assert len(logs) == 2 and all("received SIGTERM: checkpointing and stopping" in log
+                                  for log in logs), out[-3000:]
+    ended = (tmp_path / "invocations.md").read_text().splitlines()[-1]
+    assert "| ended after" in ended and "stopped by SIGTERM |" in ended
+    left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
+    assert left.stdout == "", "a run outlived its suite"
