@@ -15,6 +15,7 @@ import json
 import math
 import os
 import shutil
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -40,50 +41,73 @@ class RunDirError(ValueError):
     """A run directory a command must not use as asked (it holds another run)."""
 
 
+class RunDirInUse(RunDirError):
+    """Another live process holds the run directory: nothing of it may be touched."""
+
+
+LOCK_TRIES = 5
+"""Non-blocking lock attempts 50 ms apart: a `run_dir_in_use` probe holds its shared lock
+for microseconds, and must not make a run that starts at that moment look refused."""
+
+
+def try_lock(fd: int, how: int) -> bool:
+    """flock(fd, how | LOCK_NB): False when another holds it; True when taken, or when the
+    filesystem cannot lock at all (some network mounts: the run goes on unguarded)."""
+    try:
+        fcntl.flock(fd, how | fcntl.LOCK_NB)
+    except OSError as e:
+        if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            return False
+    return True
+
+
 @contextlib.contextmanager
 def hold_run_dir(run_dir: Path) -> Iterator[None]:
     """One process per run dir: two processes on one run (a sweep left running by a killed
     parent, a resume typed twice) would write over each other's checkpoint and events.
 
     An exclusive flock on the directory itself, so no lock file is ever left behind: the
-    kernel drops it when the process ends, however it ends (SIGKILL included). Where the
-    filesystem has no flock (some cluster mounts) the run goes on unguarded. A directory
-    made here only to be locked is removed again if the command is refused.
+    kernel drops it when the process ends, however it ends (SIGKILL included). Directories
+    made here only to be locked are removed again at the end while still empty (a refused
+    command, a resume that ran elsewhere); a directory another process holds is never
+    touched.
     """
     made = [d for d in (run_dir, *run_dir.parents) if not d.exists()]  # leaf first
-    run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir, os.O_RDONLY) if fcntl is not None else None  # (Windows: none)
     try:
-        if fd is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as e:  # held elsewhere; any other errno: the mount cannot lock
-                if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise RunDirError(f"{run_dir} is in use by another running process; stop "
-                                      "that run first (a stopped run continues with "
-                                      "resume=true), or give this one another directory") from e
+        run_dir.mkdir(parents=True, exist_ok=True)
+        fd = os.open(run_dir, os.O_RDONLY) if fcntl is not None else None  # (Windows: none)
+    except OSError as e:
+        raise RunDirError(f"{run_dir} cannot be a run directory: {e.strerror}") from e
+    try:
+        for attempt in range(LOCK_TRIES if fd is not None else 0):
+            if try_lock(fd, fcntl.LOCK_EX):
+                break
+            if attempt == LOCK_TRIES - 1:
+                made.clear()  # it is another process's run: leave it exactly as it is
+                raise RunDirInUse(f"{run_dir} is in use by another running process; stop "
+                                  "that run first (a stopped run continues with "
+                                  "resume=true), or give this one another directory")
+            time.sleep(0.05)
         yield
-    except BaseException:
-        with contextlib.suppress(OSError):  # only while empty: a refused command wrote nothing
-            for d in made:
-                d.rmdir()
-        raise
     finally:
         if fd is not None:
             os.close(fd)
+        with contextlib.suppress(OSError):  # only while empty
+            for d in made:
+                d.rmdir()
 
 
 def run_dir_in_use(run_dir: Path) -> bool:
     """Whether a live process holds `run_dir` (`hold_run_dir`), e.g. a run still writing its
     checkpoint after a stop was asked for."""
-    if fcntl is None or not run_dir.is_dir():
+    if fcntl is None:
         return False
-    fd = os.open(run_dir, os.O_RDONLY)
     try:
-        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        fd = os.open(run_dir, os.O_RDONLY)
+    except OSError:  # gone, or not a directory: nobody holds it
         return False
-    except OSError as e:
-        return e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES)
+    try:
+        return not try_lock(fd, fcntl.LOCK_SH)
     finally:
         os.close(fd)  # (closing drops the shared lock taken to ask)
 

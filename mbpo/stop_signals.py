@@ -12,6 +12,15 @@ from collections.abc import Iterator
 
 from mbpo.logger import RunLogger
 
+STOPPED_BY: list[int] = []
+"""The signal that stopped a run in this process, if one did. A launcher's worker process
+(joblib's) would otherwise go on to the next job of a sweep that was told to stop."""
+
+
+def stop_requested_before() -> int:
+    """The signal that stopped an earlier run in this process, or 0."""
+    return STOPPED_BY[0] if STOPPED_BY else 0
+
 
 @contextlib.contextmanager
 def stop_on_signals(log: RunLogger) -> Iterator[list[int]]:
@@ -20,6 +29,7 @@ def stop_on_signals(log: RunLogger) -> Iterator[list[int]]:
 
     def handler(signum: int, _frame: object) -> None:
         requested[0] = signum
+        STOPPED_BY[:] = [signum]
         log.line(f"received {signal.Signals(signum).name}: checkpointing and stopping")
         signal.signal(signum, signal.default_int_handler if signum == signal.SIGINT
                       else signal.SIG_DFL)

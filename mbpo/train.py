@@ -43,6 +43,7 @@ from mbpo.logger import RunLogger
 from mbpo.loop import LoopState, TrainingCollapsed, run_mbpo
 from mbpo.precision import resolve_precision
 from mbpo.run_dir import (
+    RunDirInUse,
     check_run_dir,
     clear_run,
     finished_summary,
@@ -52,7 +53,7 @@ from mbpo.run_dir import (
     resume_path,
     write_summary,
 )
-from mbpo.stop_signals import stop_on_signals
+from mbpo.stop_signals import stop_on_signals, stop_requested_before
 
 register_configs()
 
@@ -83,6 +84,9 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
     Everything is validated and built before anything is written to `run_dir`, and no other
     process may hold the run dir meanwhile (`hold_run_dir`).
     """
+    if stop_requested_before():  # a worker of a stopped sweep: start nothing more
+        raise RunStopped(f"not started ({run_dir}): this process was told to stop",
+                         stop_requested_before())
     with contextlib.ExitStack() as held:
         return train_holding(held, cfg, run_dir, console, overrides, hydra_cfg)
 
@@ -182,14 +186,17 @@ def main(cfg: DictConfig) -> float:
         result = train(cfg, run_dir, overrides=list(hydra_cfg.overrides.task),
                        hydra_cfg=hydra_cfg)
     except ConfigError as e:  # bad input: one clear line, nothing written
-        with contextlib.suppress(OSError):
-            run_dir.rmdir()  # the empty directory Hydra made for this run, if it is empty
+        if not isinstance(e.__cause__, RunDirInUse):  # (that one is another run's to keep)
+            with contextlib.suppress(OSError):
+                run_dir.rmdir()  # the empty directory Hydra made for this run, if it is empty
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
     except TrainingCollapsed as e:
         print(f"error: training collapsed: {e}; the last good checkpoint is kept", file=sys.stderr)
         sys.exit(3)
     except RunStopped as e:  # a sweep stops here too: no further job starts
+        with contextlib.suppress(OSError):
+            run_dir.rmdir()  # empty: a job of a stopped sweep that never started
         print(str(e), file=sys.stderr)
         sys.exit(128 + e.signum)
     return result[OBJECTIVE_KEYS[cfg.objective.value]]

@@ -403,34 +403,58 @@ def log_invocation(out: Path, started: datetime.datetime, status: str) -> None:
                 f"`python {shlex.join(sys.argv)}` | {status} |\n")
 
 
-def run_forwarding_stops(command: list[str], runs_dir: Path) -> int:
-    """Run the sweep in its own process group and pass SIGINT/SIGTERM sent to this script to
-    every process in it, once (a terminal's Ctrl-C reaches only this script): each run
-    checkpoints and stops, joblib's workers too, and the sitting's end still reaches
-    invocations.md. Killing the script used to leave its sweep running and no end row.
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP")
+                     if hasattr(signal, name))
 
-    After a stop, this waits until no run under `runs_dir` is held any more (each run locks
-    its directory until it has checkpointed), then ends the launcher's idle workers."""
-    proc = subprocess.Popen(command, start_new_session=True)
-    stopped = []
+
+def run_forwarding_stops(command: list[str], runs_dir: Path) -> int:
+    """Run the sweep in its own process group and turn SIGINT, SIGTERM or SIGHUP sent to
+    this script into SIGTERM for every process in it: each run checkpoints and stops,
+    joblib's workers too (SIGINT would make joblib kill its workers mid-step; a closed
+    terminal would leave the sweep running), and the sitting's end reaches invocations.md.
+    Killing the script used to leave its sweep running and no end row.
+
+    After a stop this waits, saying so, until no run under `runs_dir` is held any more (a
+    run locks its directory until it has checkpointed), then ends the launcher's idle
+    workers. A second signal stops the runs at once (their handlers are spent)."""
+    if not hasattr(os, "killpg"):  # (Windows: no process groups to pass signals to)
+        return subprocess.run(command).returncode
+    stopped: list[int] = []
+    group: list[int] = []
 
     def forward(signum: int, _frame: object) -> None:
         stopped.append(signum)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signum)
+        if group:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group[0], signal.SIGTERM)
 
-    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {sig: signal.signal(sig, forward) for sig in STOP_SIGNALS}
     try:
+        proc = subprocess.Popen(command, start_new_session=True)
+        group.append(proc.pid)
+        if stopped:  # a signal came before the sweep existed
+            forward(stopped[0], None)
         code = proc.wait()
         if stopped:
-            while runs_dir.is_dir() and any(run_dir_in_use(d) for d in runs_dir.iterdir()):
-                time.sleep(0.5)
+            wait_for_checkpoints(runs_dir)
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
+            code = -stopped[0]
         return code
     finally:
         for sig, old in previous.items():
             signal.signal(sig, old)
+
+
+def wait_for_checkpoints(runs_dir: Path) -> None:
+    """Until no run under `runs_dir` holds its directory, with a line every 30 s."""
+    said = 0.0
+    while busy := [d.name for d in sorted(runs_dir.glob("*")) if run_dir_in_use(d)]:
+        if time.time() - said > 30:
+            print(f"waiting for {len(busy)} run(s) to checkpoint and stop: {', '.join(busy)} "
+                  "(signal again to stop them at once)", flush=True)
+            said = time.time()
+        time.sleep(0.5)
 
 
 def launch(out: Path, command: list[str]) -> int:

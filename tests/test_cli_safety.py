@@ -17,6 +17,7 @@ import torch
 from mbpo.checkpoint import CHECKPOINT_NAME, CheckpointError, load_checked
 from mbpo.checkpoint_file import HEADER_LEN, MAGIC
 from mbpo.events import read_scalars
+from mbpo.run_dir import hold_run_dir
 
 pytestmark = pytest.mark.cli
 
@@ -310,6 +311,16 @@ def test_any_gymnasium_env_trains_given_its_termination_rule(tmp_path):
                   f"hydra.run.dir={tmp_path / 'refused'}")
     assert refused.returncode == 2 and "env.termination" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
+
+
+def test_a_refusal_for_a_dir_in_use_leaves_that_dir_alone(tmp_path):
+    """The holder's directory may still be empty (it is building): the refused command
+    must not remove it as the empty directory Hydra made for a refused run."""
+    held = tmp_path / "run"
+    with hold_run_dir(held):
+        out = cli(*TINY, f"hydra.run.dir={held}")
+        assert out.returncode == 2 and "is in use by another running process" in out.stderr
+        assert held.is_dir()
 
 
 def test_a_run_dir_in_use_is_refused_until_its_process_ends(tmp_path):

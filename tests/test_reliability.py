@@ -64,10 +64,13 @@ def test_a_refused_run_into_new_directories_leaves_none_behind(make_cfg, tmp_pat
 
 
 def test_a_run_dir_held_by_another_run_is_refused_in_process(make_cfg, tmp_path):
-    cfg = make_cfg("env=hopper", "experiment=debug")
-    with hold_run_dir(tmp_path), pytest.raises(ConfigError, match="is in use by another"):
-        train(cfg, tmp_path, console=False)
-    assert list(tmp_path.iterdir()) == []
+    """...and left alone: the holder's directory, still empty while it builds, stays."""
+    cfg, held = make_cfg("env=hopper", "experiment=debug"), tmp_path / "run"
+    with hold_run_dir(held):
+        with pytest.raises(ConfigError, match="is in use by another"):
+            train(cfg, held, console=False)
+        assert held.is_dir() and list(held.iterdir()) == []
+    assert not held.exists()  # made to be locked, still empty: the holder removed it
 
 
 def everything(agent: SAC) -> dict[str, torch.Tensor]:

@@ -187,26 +187,30 @@ def test_the_model_free_baseline_is_an_arm_a_suite_can_include(tmp_path):
     assert "| none | 1/1 |" in (tmp_path / "results.md").read_text()
 
 
-def test_a_suite_stopped_with_sigterm_stops_its_runs_and_records_the_sitting(tmp_path):
-    """SIGTERM to the suite script reaches the runs in joblib's workers: they checkpoint and
-    stop, no run is left behind, and invocations.md gets the sitting's end."""
+def test_ctrl_c_to_a_suite_checkpoints_its_runs_and_starts_no_other(tmp_path):
+    """SIGINT to the suite script reaches the runs in joblib's workers as SIGTERM (joblib
+    would kill its workers on a SIGINT): the running ones checkpoint and stop, the queued
+    ones never start, no process is left, and invocations.md gets the sitting's end."""
     args = [sys.executable, "scripts/bench_learning.py", "--suite", "quick", str(tmp_path),
-            "--seeds", "1", "--schedules", "fixed,linear", "--steps", "100000", "--",
-            "experiment=debug", "checkpoint_every=100"]
+            "--seeds", "2", "--schedules", "fixed,linear", "--steps", "100000", "--jobs", "2",
+            "--", "experiment=debug", "checkpoint_every=100"]
     log = tmp_path / "suite.out"
     with log.open("w") as sink:
         suite = subprocess.Popen(args, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT)
     deadline = time.time() + 300
     while len(list(tmp_path.glob("runs/*/checkpoint.pt"))) < 2 and time.time() < deadline:
         time.sleep(0.5)
-    suite.send_signal(signal.SIGTERM)
+    suite.send_signal(signal.SIGINT)
     suite.wait(timeout=300)
     out = log.read_text()
-    assert suite.returncode != 0, out[-3000:]
-    logs = [p.read_text() for p in tmp_path.glob("runs/*/train.log")]
-    assert len(logs) == 2 and all("received SIGTERM: checkpointing and stopping" in log
-                                  for log in logs), out[-3000:]
+    assert suite.returncode == 128 + signal.SIGINT, out[-3000:]
+    runs = [p.parent for p in tmp_path.glob("runs/*/train.log")]
+    assert len(runs) == 2, out[-3000:]  # the two queued runs never started
+    for run in runs:
+        assert "received SIGTERM: checkpointing and stopping" in (run / "train.log").read_text()
+        assert (run / "checkpoint.pt").is_file()
+    assert sorted(p for p in (tmp_path / "runs").iterdir() if p.is_dir()) == sorted(runs)
     ended = (tmp_path / "invocations.md").read_text().splitlines()[-1]
-    assert "| ended after" in ended and "stopped by SIGTERM |" in ended
+    assert "| ended after" in ended and "stopped by SIGINT |" in ended
     left = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True)
     assert left.stdout == "", "a run outlived its suite"
