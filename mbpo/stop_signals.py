@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from mbpo.logger import RunLogger
 
 STOPPED_BY: list[int] = []
-"""The signal that stopped a run in this process, if one did. A launcher's worker process
-(joblib's) would otherwise go on to the next job of a sweep that was told to stop."""
+"""The signal that stopped a run in this process, if one did: the entry point then starts
+no further job, as a launcher's worker (joblib's) would otherwise go on to the next job of
+a sweep that was told to stop. `train()` from Python ignores it (a notebook's Ctrl-C must
+not refuse its next run)."""
 
 
 def stop_requested_before() -> int:

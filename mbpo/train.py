@@ -84,9 +84,6 @@ def train(cfg: DictConfig, run_dir: Path, console: bool = True,
     Everything is validated and built before anything is written to `run_dir`, and no other
     process may hold the run dir meanwhile (`hold_run_dir`).
     """
-    if stop_requested_before():  # a worker of a stopped sweep: start nothing more
-        raise RunStopped(f"not started ({run_dir}): this process was told to stop",
-                         stop_requested_before())
     with contextlib.ExitStack() as held:
         return train_holding(held, cfg, run_dir, console, overrides, hydra_cfg)
 
@@ -183,6 +180,9 @@ def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
+        if stop_requested_before():  # a launcher's worker whose sweep was told to stop
+            raise RunStopped(f"not started ({run_dir}): this process was told to stop",
+                             stop_requested_before())
         result = train(cfg, run_dir, overrides=list(hydra_cfg.overrides.task),
                        hydra_cfg=hydra_cfg)
     except ConfigError as e:  # bad input: one clear line, nothing written
