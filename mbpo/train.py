@@ -180,9 +180,8 @@ def main(cfg: DictConfig) -> float:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        if stop_requested_before():  # a launcher's worker whose sweep was told to stop
-            raise RunStopped(f"not started ({run_dir}): this process was told to stop",
-                             stop_requested_before())
+        if signum := stop_requested_before():  # a launcher's worker whose sweep was stopped
+            raise RunStopped(f"not started ({run_dir}): this process was told to stop", signum)
         result = train(cfg, run_dir, overrides=list(hydra_cfg.overrides.task),
                        hydra_cfg=hydra_cfg)
     except ConfigError as e:  # bad input: one clear line, nothing written

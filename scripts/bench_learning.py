@@ -24,6 +24,7 @@ several sittings; nothing is estimated for runs that did not reach a budget.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import dataclasses
 import datetime
@@ -155,9 +156,7 @@ def precision_of(run_dir: Path) -> str:
 
 
 def precision_counts(runs: list[Run]) -> str:
-    counts: dict[str, int] = {}
-    for r in runs:
-        counts[r.precision] = counts.get(r.precision, 0) + 1
+    counts = collections.Counter(r.precision for r in runs)
     return ", ".join(f"{label} {n} run{'s' * (n != 1)}" for label, n in sorted(counts.items()))
 
 
