@@ -350,16 +350,20 @@ def plot_horizons(suite: Suite, runs: list[Run], path: Path) -> None:
     plt.close(fig)
 
 
-def report(name: str, suite: Suite, out: Path, command: list[str]) -> Path:
+def report(name: str, suite: Suite, out: Path, launched: list[list[str]]) -> Path:
+    """OUT_DIR/results.md and its plots, over every run of the suite found there. It names
+    the exact command that wrote it and the sweeps that command launched: a suite run over
+    several sittings (other arms, seeds or overrides) has each of them in invocations.md."""
     runs = load_runs(out, suite)
     if not runs:
         raise SystemExit(f"no runs under {out / 'runs'}")
     plot_returns(suite, runs, out / "return.png")
     plot_horizons(suite, runs, out / "horizon.png")
+    sweeps = ", then ".join(f"`{shlex.join(['python', *c[1:]])}`" for c in launched)
     parts = [
         f"# Learning suite `{name}`\n",
-        f"- suite command: `python scripts/bench_learning.py --suite {name} OUT_DIR`, which "
-        f"runs `{shlex.join(['python', *command[1:]])}`",
+        f"- written by `python {shlex.join(sys.argv)}`, "
+        + (f"which launched {sweeps}" if launched else "which launched no runs"),
         f"- report written {datetime.datetime.now().isoformat(timespec='minutes')} at git "
         f"commit {code_commit()} on {machine()}, one torch thread per run; every invocation "
         f"that ran runs (date, commit, command, wall time) is in "
@@ -510,16 +514,21 @@ def main() -> None:
     matched = to_run.matched_fixed and "fixed" in to_run.schedules
     first = tuple(s for s in to_run.schedules if not (matched and s == "fixed"))
     command = sweep_command(to_run, out, args.jobs, extra, first)
+    launched: list[list[str]] = []
     if not args.report_only:
         out.mkdir(parents=True, exist_ok=True)
-        code = launch(out, command) if first else 0
+        code = 0
+        if first:
+            launched.append(command)
+            code = launch(out, command)
         if matched and code == 0:
             h, why = matched_horizon(out, suite)
             print(f"fixed arm: {f'h = {h} ({why})' if h else why}", flush=True)
             if h is not None:
-                code = launch(out, sweep_command(to_run, out, args.jobs,
-                                                 [*extra, f"rollout.h={h}"], ("fixed",)))
-    print(f"wrote {report(args.suite, suite, out, command)}")
+                launched.append(sweep_command(to_run, out, args.jobs,
+                                              [*extra, f"rollout.h={h}"], ("fixed",)))
+                code = launch(out, launched[-1])
+    print(f"wrote {report(args.suite, suite, out, launched)}")
     if not args.report_only and code != 0:  # a stopped or failed sitting is not a success
         sys.exit(code if code > 0 else 128 - code)  # killed by signal N: 128 + N, as a shell
 

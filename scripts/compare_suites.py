@@ -1,7 +1,7 @@
 """Is one group of seeded runs better than another, or is the gap noise?
 
 Usage: python scripts/compare_suites.py DIR_A DIR_B --suite quick [--steps N]
-           [--group adaptive] [--group-b GROUP] [--solved 1000]
+           [--group adaptive] [--group-b GROUP] [--solved 1000] [--out FILE.md]
 
 Two groups of one suite directory compare with DIR_A = DIR_B, e.g.
 `compare_suites.py D D --suite hopper20 --group linear --group-b adaptive`.
@@ -14,6 +14,9 @@ over the run), then the two-sided tests a pre-registered rule can name:
           Mann-Whitney U;
   solved: seeds whose final eval return reached --solved (default: the env's target in
           bench_learning's ANCHORS), Fisher's exact test.
+--out also writes what is printed to a markdown file, under the exact command, the date, the
+commit and the machine, so a committed comparison is one command to re-create. It is
+written only when every test ran.
 Unpaired: runs that differ in anything diverge after their first update, so a seed
 number links the two groups only by their first steps.
 """
@@ -22,11 +25,15 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import datetime
+import shlex
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from bench_learning import ANCHORS, SUITES, Suite, auc, groups_present, load_runs
+from bench_learning import ANCHORS, SUITES, Suite, auc, groups_present, load_runs, machine
+from provenance import code_commit
 from scipy import stats
 
 from mbpo.report import fmt_ci
@@ -80,11 +87,20 @@ def main() -> None:
     parser.add_argument("--group", default="adaptive", help="schedule (or ablation group)")
     parser.add_argument("--group-b", help="the group in DIR_B, if not --group")
     parser.add_argument("--solved", type=float, help="final eval return that counts as solved")
+    parser.add_argument("--out", type=Path, help="also write the comparison to this .md file")
     args = parser.parse_args()
+    if args.out is not None and args.out.suffix != ".md":
+        parser.error(f"--out must name a .md file, got {args.out}")
     group_b = args.group_b or args.group
     suite = SUITES[args.suite]
     if args.steps is not None:
         suite = dataclasses.replace(suite, total_steps=args.steps)
+    lines: list[str] = []
+
+    def say(text: str = "") -> None:
+        print(text, flush=True)
+        lines.append(text)
+
     a = finished_group(args.a, suite, args.group)
     b = finished_group(args.b, suite, group_b)
     envs = sorted({env for env, _ in [*a, *b]})
@@ -93,13 +109,13 @@ def main() -> None:
             (v.get("target", -np.inf) for v in ANCHORS.get(env, {}).values()), default=-np.inf)
         rows_a = {s: v for (e, s), v in a.items() if e == env}
         rows_b = {s: v for (e, s), v in b.items() if e == env}
-        print(f"## {env}: A = {args.a} group {args.group} ({len(rows_a)} runs), "
-              f"B = {args.b} group {group_b} ({len(rows_b)} runs)\n")
-        print("| seed | A final | A AUC | B final | B AUC |\n|---|---|---|---|---|")
+        say(f"## {env}: A = {args.a} group {args.group} ({len(rows_a)} runs), "
+            f"B = {args.b} group {group_b} ({len(rows_b)} runs)\n")
+        say("| seed | A final | A AUC | B final | B AUC |\n|---|---|---|---|---|")
         for seed in sorted({*rows_a, *rows_b}):
             cells = [f"{x:.1f}" for v in (rows_a.get(seed), rows_b.get(seed))
                      for x in (v if v else (np.nan, np.nan))]
-            print(f"| {seed} | " + " | ".join(cells) + " |")
+            say(f"| {seed} | " + " | ".join(cells) + " |")
         auc_a = np.array([v[1] for v in rows_a.values()])
         auc_b = np.array([v[1] for v in rows_b.values()])
         if min(len(auc_a), len(auc_b)) < 2:
@@ -107,14 +123,27 @@ def main() -> None:
                              f"(A has {len(auc_a)}, B {len(auc_b)})")
         result = compare(auc_a, auc_b, np.array([v[0] >= target for v in rows_a.values()]),
                          np.array([v[0] >= target for v in rows_b.values()]))
-        print(f"\nAUC: A {fmt_ci(auc_a)}, B {fmt_ci(auc_b)} (mean [95% bootstrap CI]); "
-              f"B - A = {result.auc_diff:.1f}, B / A = {auc_b.mean() / auc_a.mean():.2f}x; "
-              f"permutation p = {result.auc_permutation_p:.3f}, "
-              f"Mann-Whitney p = {result.auc_mannwhitney_p:.3f}")
+        say(f"\nAUC: A {fmt_ci(auc_a)}, B {fmt_ci(auc_b)} (mean [95% bootstrap CI]); "
+            f"B - A = {result.auc_diff:.1f}, B / A = {auc_b.mean() / auc_a.mean():.2f}x; "
+            f"permutation p = {result.auc_permutation_p:.3f}, "
+            f"Mann-Whitney p = {result.auc_mannwhitney_p:.3f}")
         if np.isfinite(target):
-            print(f"solved (final return >= {target:g}): A {result.solved_a} of {len(auc_a)}, "
-                  f"B {result.solved_b} of {len(auc_b)}; Fisher p = "
-                  f"{result.solved_fisher_p:.3f}\n")
+            say(f"solved (final return >= {target:g}): A {result.solved_a} of {len(auc_a)}, "
+                f"B {result.solved_b} of {len(auc_b)}; Fisher p = "
+                f"{result.solved_fisher_p:.3f}\n")
+    if args.out is not None:
+        write_record(args.out, lines)
+
+
+def write_record(path: Path, lines: list[str]) -> None:
+    """The printed comparison under the command that made it and where it ran."""
+    head = ["# Comparison of seed groups\n",
+            f"Written {datetime.datetime.now().isoformat(timespec='minutes')} at git commit "
+            f"{code_commit()} on {machine()} by\n",
+            f"```\npython {shlex.join(sys.argv)}\n```\n"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([*head, *lines, ""]))
+    print(f"wrote {path}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The seed-group comparison that pre-registered learning rules name."""
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -43,3 +44,22 @@ def test_the_committed_shapes_check_gives_its_recorded_figures():
     assert abs(result.auc_permutation_p - 0.273) < 0.01
     assert round(result.auc_mannwhitney_p, 3) == 0.797
     assert round(result.solved_fisher_p, 3) == 0.200
+
+
+def test_out_records_the_comparison_under_its_command_and_refuses_another_suffix(tmp_path):
+    arms = [f"docs/results/shapes-check/{name}" for name in ("control-b8e5fc4", "no-fill-up")]
+    record = tmp_path / "comparison.md"
+    args = [sys.executable, "scripts/compare_suites.py", *arms, "--suite", "quick"]
+    done = subprocess.run([*args, "--out", str(record)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    text = record.read_text()
+    assert f"python scripts/compare_suites.py {' '.join(arms)} --suite quick --out {record}" \
+        in text
+    assert "at git commit " in text and "| 19 | " in text
+    assert "permutation p = 0.273" in text and text.count("permutation p") == 1
+    assert text.split("\n## ", 1)[1] in done.stdout  # what was printed, as printed
+    bad = subprocess.run([*args, "--out", str(tmp_path / "c.txt")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "--out must name a .md file, got" in bad.stderr
+    assert not (tmp_path / "c.txt").exists()

@@ -114,6 +114,10 @@ def test_learning_suite_runs_every_schedule_reports_and_skips_finished_runs(tmp_
         assert f"| {schedule} | 1/1 |" in table
     assert "Not run" not in table
     assert "1 seeds x 4 schedules (" in table
+    # the report names the command that wrote it and the sweep that command launched
+    assert ("written by `python scripts/bench_learning.py --suite quick "
+            f"{tmp_path} --seeds 1 --steps 200 -- experiment=debug`, which launched "
+            "`python -m mbpo.train -m env=inverted_pendulum seed=0 ") in table
     assert table.count("| fp32 | yes |") + table.count("| bf16 | yes |") == 4  # as it ran
     for name in ("return.png", "horizon.png"):
         assert (tmp_path / name).stat().st_size > 10_000
@@ -157,6 +161,8 @@ def test_a_matched_fixed_arm_runs_at_the_adaptive_arms_mean_length_once_it_finis
     table = (tmp_path / "results.md").read_text()
     for arm in ("linear", "adaptive", "fixed"):
         assert f"| {arm} | 1/1 |" in table
+    assert "rollout=adaptive,linear " in table and f"rollout.h={h}`" in table
+    assert table.count("`python -m mbpo.train -m ") == 2  # both sweeps of the sitting
 
 
 def test_optuna_sweeper_maximises_the_runs_objective(tmp_path):
