@@ -16,7 +16,6 @@ compared by running the script twice (--malloc default / tuned).
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import inspect
 import re
@@ -29,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from script_args import script_parser
 
 from mbpo import fp32_matmul
 
@@ -116,7 +116,7 @@ def cases(pkg: str, bf16: bool) -> dict[str, Callable[[], None]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("rev", help="git revision to compare against, e.g. HEAD~3 or a hash")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--rounds", type=int, default=7)

@@ -26,7 +26,6 @@ the best an eager update of that op graph could reach with its elementwise work 
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 import os
@@ -41,6 +40,7 @@ import torch
 from matmul_floor import matmul_floor_seconds
 from peak_rss import reset_peak_rss
 from provenance import code_commit, cpu_name
+from script_args import script_parser
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -451,7 +451,7 @@ def subset(flag: str, value: str, allowed: object) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke check")
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")

@@ -13,7 +13,7 @@ over the run), then the two-sided tests a pre-registered rule can name:
   AUC:    permutation test on the difference of means (scipy.stats.permutation_test),
           Mann-Whitney U;
   solved: seeds whose final eval return reached --solved (default: the env's target in
-          bench_learning's ANCHORS), Fisher's exact test.
+          scripts/suites.py's ANCHORS), Fisher's exact test.
 --out also writes what is printed to a markdown file, under the exact command, the date, the
 commit and the machine, so a committed comparison is one command to re-create. It is
 written only when every test ran.
@@ -23,18 +23,16 @@ number links the two groups only by their first steps.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
-import datetime
-import shlex
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from bench_learning import ANCHORS, SUITES, Suite, auc, groups_present, load_runs, machine
-from provenance import code_commit
+from provenance import own_command, written_at
 from scipy import stats
+from script_args import script_parser
+from suite_runs import auc, groups_present, load_runs
+from suites import ANCHORS, SUITES, Suite
 
 from mbpo.report import fmt_ci
 
@@ -79,7 +77,7 @@ def finished_group(out: Path, suite: Suite, group: str) -> dict[tuple[str, int],
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("a", type=Path)
     parser.add_argument("b", type=Path)
     parser.add_argument("--suite", required=True, choices=sorted(SUITES))
@@ -138,9 +136,8 @@ def main() -> None:
 def write_record(path: Path, lines: list[str]) -> None:
     """The printed comparison under the command that made it and where it ran."""
     head = ["# Comparison of seed groups\n",
-            f"Written {datetime.datetime.now().isoformat(timespec='minutes')} at git commit "
-            f"{code_commit()} on {machine()} by\n",
-            f"```\npython {shlex.join(sys.argv)}\n```\n"]
+            f"Written {written_at()} by\n",
+            f"```\n{own_command()}\n```\n"]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join([*head, *lines, ""]))
     print(f"wrote {path}")

@@ -13,7 +13,6 @@ Usage: python scripts/matmul_backends.py [--threads N] [--repeats N]
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from benchmark import timed  # noqa: E402
 from provenance import code_commit, cpu_name  # noqa: E402
+from script_args import script_parser  # noqa: E402
 
 from mbpo import fp32_matmul  # noqa: E402
 
@@ -39,7 +39,7 @@ def onednn_linear(x: torch.Tensor, weight_t: torch.Tensor, bias: torch.Tensor) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
     parser.add_argument("--repeats", type=int, default=200)
     args = parser.parse_args()

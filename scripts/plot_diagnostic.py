@@ -9,11 +9,11 @@ ensemble's disagreement grows with the horizon the way its real error does.
 
 from __future__ import annotations
 
-import argparse
 import re
 from pathlib import Path
 
 import matplotlib
+from script_args import script_parser
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -63,7 +63,7 @@ def plot(run_dir: Path, out: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--out", type=Path, default=None, help="default: RUN_DIR/diagnostic.png")
     args = parser.parse_args()

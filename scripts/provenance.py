@@ -8,9 +8,15 @@ doubles or halves bf16 matmuls between two otherwise alike VMs.
 
 from __future__ import annotations
 
+import datetime
+import os
 import platform
+import shlex
 import subprocess
+import sys
 from pathlib import Path
+
+import torch
 
 import mbpo
 
@@ -75,3 +81,23 @@ def cache_sizes(cache_dir: Path) -> str:
         if level in ("2", "3"):
             sizes[level] = size
     return ", ".join(f"L{level} {size}" for level, size in sorted(sizes.items()))
+
+
+def machine() -> str:
+    """`host (CPU, N cores, torch X)`: the cores this process may use, not the host's."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{platform.node()} ({cpu_name()}, {cores} cores, torch {torch.__version__})"
+
+
+def written_at(commit: str | None = None) -> str:
+    """`2026-12-06T17:40 at git commit abc1234 on host (...)`: when a record was written, by
+    which code and where; `commit` names code other than the checkout's present one (a
+    sitting's, read when it began)."""
+    now = datetime.datetime.now().isoformat(timespec="minutes")
+    return f"{now} at git commit {commit or code_commit()} on {machine()}"
+
+
+def own_command() -> str:
+    """`python scripts/x.py ARGS`: this process's command line, quoted to paste back into a
+    shell (the interpreter's path, which differs between machines, left out)."""
+    return f"python {shlex.join(sys.argv)}"

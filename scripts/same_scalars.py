@@ -11,12 +11,13 @@ Exit status 0 when every common scalar is equal, 1 otherwise.
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from script_args import script_parser
 
 from mbpo.events import read_scalars
 
@@ -56,7 +57,7 @@ def compare(base: Path, head: Path) -> tuple[int, list[str], list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("--base", default="HEAD", help="revision to compare against")
     parser.add_argument("--out", type=Path, default=None, help="keep the runs here")
     parser.add_argument("--env", nargs="+", default=["hopper", "inverted_pendulum"])

@@ -15,12 +15,12 @@ Usage: python scripts/signal_study.py RUN_DIR [RUN_DIR ...] [--out DIR] [--k 15]
 
 from __future__ import annotations
 
-import argparse
 import math
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import spearmanr
+from script_args import script_parser
 
 from mbpo.events import read_scalars
 from mbpo.uncertainty import SIGNALS
@@ -83,7 +83,7 @@ def plot(runs: dict[str, dict[str, np.ndarray]], k: int, path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=None, help="write report.md and plots")
     parser.add_argument("--k", type=int, default=15, help="k of the true k-step error")

@@ -5,14 +5,15 @@ Usage: python scripts/summarize_run.py RUN_DIR [TAG_PREFIX ...]
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
+
+from script_args import script_parser
 
 from mbpo.events import read_scalars
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = script_parser(__doc__)
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("prefixes", nargs="*", help="only tags starting with one of these")
     args = parser.parse_args()

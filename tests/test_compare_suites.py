@@ -8,8 +8,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from bench_learning import SUITES  # noqa: E402
 from compare_suites import compare, finished_group  # noqa: E402
+from suites import SUITES  # noqa: E402
 
 
 def test_identical_groups_are_not_told_apart():

@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from bench_learning import precision_of  # noqa: E402
+from suite_runs import precision_of  # noqa: E402
 
 
 def sitting(sac: str, model_train: str, rollout: str) -> str:
