@@ -15,6 +15,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -50,14 +51,15 @@ LOCK_TRIES = 5
 for microseconds, and must not make a run that starts at that moment look refused."""
 
 
-def try_lock(fd: int, how: int) -> bool:
-    """flock(fd, how | LOCK_NB): False when another holds it; True when taken, or when the
-    filesystem cannot lock at all (some network mounts: the run goes on unguarded)."""
+def try_lock(fd: int, how: int) -> bool | None:
+    """flock(fd, how | LOCK_NB): True when taken, False when another holds it, None when the
+    filesystem cannot lock at all (some network mounts)."""
     try:
         fcntl.flock(fd, how | fcntl.LOCK_NB)
     except OSError as e:
         if e.errno in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
             return False
+        return None
     return True
 
 
@@ -80,7 +82,13 @@ def hold_run_dir(run_dir: Path) -> Iterator[None]:
         raise RunDirError(f"{run_dir} cannot be a run directory: {e.strerror}") from e
     try:
         for attempt in range(LOCK_TRIES if fd is not None else 0):
-            if try_lock(fd, fcntl.LOCK_EX):
+            taken = try_lock(fd, fcntl.LOCK_EX)
+            if taken is None:  # the run goes on, but its user should know it is unguarded
+                print(f"warning: the filesystem of {run_dir} cannot lock it, so nothing "
+                      "stops a second process on this run; start each run once",
+                      file=sys.stderr)
+                break
+            if taken:
                 break
             if attempt == LOCK_TRIES - 1:
                 made.clear()  # it is another process's run: leave it exactly as it is
@@ -107,7 +115,7 @@ def run_dir_in_use(run_dir: Path) -> bool:
     except OSError:  # gone, or not a directory: nobody holds it
         return False
     try:
-        return not try_lock(fd, fcntl.LOCK_SH)
+        return try_lock(fd, fcntl.LOCK_SH) is False  # (None: cannot tell; assume free)
     finally:
         os.close(fd)  # (closing drops the shared lock taken to ask)
 

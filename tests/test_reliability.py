@@ -1,5 +1,6 @@
 """Bad input fails early and names the field; non-finite numbers never reach the networks."""
 
+import errno
 import resource
 import sys
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 import torch
 
 from mbpo import fp32_matmul
+from mbpo import run_dir as run_dir_module
 from mbpo.buffer import Batch
 from mbpo.ensemble import GaussianEnsemble
 from mbpo.model_training import EnsembleTrainer
@@ -71,6 +73,21 @@ def test_a_run_dir_held_by_another_run_is_refused_in_process(make_cfg, tmp_path)
             train(cfg, held, console=False)
         assert held.is_dir() and list(held.iterdir()) == []
     assert not held.exists()  # made to be locked, still empty: the holder removed it
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="no flock on Windows")
+def test_a_filesystem_that_cannot_lock_runs_unguarded_and_says_so(tmp_path, monkeypatch,
+                                                                   capsys):
+    """Some network mounts refuse flock (ENOLCK): the run still starts, with a warning, and
+    a probe does not report the directory as held."""
+    def no_locks(fd: int, how: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(run_dir_module.fcntl, "flock", no_locks)
+    with hold_run_dir(tmp_path / "run"):
+        assert not run_dir_module.run_dir_in_use(tmp_path / "run")
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: ") and "cannot lock" in err[0], err
 
 
 def everything(agent: SAC) -> dict[str, torch.Tensor]:
