@@ -15,7 +15,6 @@ import json
 import math
 import os
 import shutil
-import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -64,7 +63,7 @@ def try_lock(fd: int, how: int) -> bool | None:
 
 
 @contextlib.contextmanager
-def hold_run_dir(run_dir: Path) -> Iterator[None]:
+def hold_run_dir(run_dir: Path) -> Iterator[bool]:
     """One process per run dir: two processes on one run (a sweep left running by a killed
     parent, a resume typed twice) would write over each other's checkpoint and events.
 
@@ -72,9 +71,11 @@ def hold_run_dir(run_dir: Path) -> Iterator[None]:
     kernel drops it when the process ends, however it ends (SIGKILL included). Directories
     made here only to be locked are removed again at the end while still empty (a refused
     command, a resume that ran elsewhere); a directory another process holds is never
-    touched.
+    touched. Yields whether the lock holds: False where the filesystem cannot lock (some
+    cluster mounts) or on Windows, where the run goes on unguarded and says so.
     """
     made = [d for d in (run_dir, *run_dir.parents) if not d.exists()]  # leaf first
+    guarded = fcntl is not None
     try:
         run_dir.mkdir(parents=True, exist_ok=True)
         fd = os.open(run_dir, os.O_RDONLY) if fcntl is not None else None  # (Windows: none)
@@ -83,10 +84,8 @@ def hold_run_dir(run_dir: Path) -> Iterator[None]:
     try:
         for attempt in range(LOCK_TRIES if fd is not None else 0):
             taken = try_lock(fd, fcntl.LOCK_EX)
-            if taken is None:  # the run goes on, but its user should know it is unguarded
-                print(f"warning: the filesystem of {run_dir} cannot lock it, so nothing "
-                      "stops a second process on this run; start each run once",
-                      file=sys.stderr)
+            if taken is None:  # the run goes on; its log line says it is unguarded
+                guarded = False
                 break
             if taken:
                 break
@@ -96,7 +95,7 @@ def hold_run_dir(run_dir: Path) -> Iterator[None]:
                                   "that run first (a stopped run continues with "
                                   "resume=true), or give this one another directory")
             time.sleep(0.05)
-        yield
+        yield guarded
     finally:
         if fd is not None:
             os.close(fd)

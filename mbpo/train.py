@@ -93,7 +93,7 @@ def train_holding(held: contextlib.ExitStack, cfg: DictConfig, run_dir: Path, co
     """`train`, with `held` keeping the run dirs it locks until it returns."""
     fingerprint = config_fingerprint(cfg)
     try:
-        held.enter_context(hold_run_dir(run_dir))
+        guarded = held.enter_context(hold_run_dir(run_dir))
         if str(cfg.resume).lower() == "auto":
             done = finished_summary(run_dir, cfg.total_steps, fingerprint)
             if done is not None:  # a suite re-launched: this run has nothing left to do
@@ -148,6 +148,8 @@ def train_holding(held: contextlib.ExitStack, cfg: DictConfig, run_dir: Path, co
              + (f" | fp32 CPU matmuls {matmul_backend}" + (f" ({matmul_why})" if matmul_why else "")
                 if device.type == "cpu" else "")
              + (f" | resumed at step {state.t}" if checkpoint else "")
+             + ("" if guarded else " | UNGUARDED: this filesystem cannot lock the run dir, so "
+                "nothing stops a second process on this run")
              + (f" | precision before the resume: {precision_before}"
                 if precision_before not in (None, precision.describe()) else ""))
 

@@ -1,4 +1,6 @@
-"""What a measurement ran: the git commit of the checkout `mbpo` is imported from, and the CPU.
+"""What a measurement ran and where: the git commit of the checkout `mbpo` is imported from,
+the CPU and the machine; `written_at` and `own_command` put them, with the date and the
+exact command, at the head of every committed record (suite reports, comparisons).
 
 A benchmark is often run from a second worktree (so that editing the main one cannot touch
 it), and a report written from another directory; the cwd's commit would name the wrong
@@ -15,8 +17,6 @@ import shlex
 import subprocess
 import sys
 from pathlib import Path
-
-import torch
 
 import mbpo
 
@@ -85,16 +85,17 @@ def cache_sizes(cache_dir: Path) -> str:
 
 def machine() -> str:
     """`host (CPU, N cores, torch X)`: the cores this process may use, not the host's."""
+    import torch  # (here: the commit and CPU helpers stay usable without it)
+
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return f"{platform.node()} ({cpu_name()}, {cores} cores, torch {torch.__version__})"
 
 
-def written_at(commit: str | None = None) -> str:
+def written_at() -> str:
     """`2026-12-06T17:40 at git commit abc1234 on host (...)`: when a record was written, by
-    which code and where; `commit` names code other than the checkout's present one (a
-    sitting's, read when it began)."""
+    which code and where."""
     now = datetime.datetime.now().isoformat(timespec="minutes")
-    return f"{now} at git commit {commit or code_commit()} on {machine()}"
+    return f"{now} at git commit {code_commit()} on {machine()}"
 
 
 def own_command() -> str:

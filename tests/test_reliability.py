@@ -76,18 +76,23 @@ def test_a_run_dir_held_by_another_run_is_refused_in_process(make_cfg, tmp_path)
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="no flock on Windows")
-def test_a_filesystem_that_cannot_lock_runs_unguarded_and_says_so(tmp_path, monkeypatch,
-                                                                   capsys):
-    """Some network mounts refuse flock (ENOLCK): the run still starts, with a warning, and
-    a probe does not report the directory as held."""
+def test_a_filesystem_that_cannot_lock_runs_unguarded_and_says_so(make_cfg, tmp_path,
+                                                                   monkeypatch):
+    """Some network mounts refuse flock (ENOLCK): the run still goes on, a probe does not
+    report its directory as held, and the run's line in train.log says it is unguarded."""
+    with hold_run_dir(tmp_path / "normal") as guarded:
+        assert guarded
+
     def no_locks(fd: int, how: int) -> None:
         raise OSError(errno.ENOLCK, "No locks available")
 
     monkeypatch.setattr(run_dir_module.fcntl, "flock", no_locks)
-    with hold_run_dir(tmp_path / "run"):
-        assert not run_dir_module.run_dir_in_use(tmp_path / "run")
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("warning: ") and "cannot lock" in err[0], err
+    with hold_run_dir(tmp_path / "held") as guarded:
+        assert not guarded and not run_dir_module.run_dir_in_use(tmp_path / "held")
+    cfg = make_cfg("env=hopper", "experiment=debug", "total_steps=120")
+    train(cfg, tmp_path / "run", console=False)
+    run_line = (tmp_path / "run" / "train.log").read_text().splitlines()[0]
+    assert "UNGUARDED: this filesystem cannot lock the run dir" in run_line, run_line
 
 
 def everything(agent: SAC) -> dict[str, torch.Tensor]:
