@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from benchmark import timed  # noqa: E402
+from bench_timing import timed  # noqa: E402
 from provenance import code_commit, cpu_name  # noqa: E402
 from script_args import script_parser  # noqa: E402
 
