@@ -1,5 +1,6 @@
-"""The benchmark's component sections: model rollouts, model training and SAC updates at
-MBPO's Hopper sizes, each row as GFLOP/s against torch.mm and its own matmul floor."""
+"""The benchmark's component sections at MBPO's Hopper sizes: model rollouts (and the
+straightforward per-state way, for the speedup), model training (and fits to early stop),
+SAC updates. Each rate row is GFLOP/s against torch.mm and its own matmul floor."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The benchmark's report: one line per row, and each target stated as MET or MISS."""
+"""The benchmark's report: which section a row belongs to (a partial run keeps the
+others' rows), one line per row, and each target stated as MET or MISS."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Measurement primitives of scripts/benchmark.py: timing, FLOP counts, and each row's
-torch.mm ceiling measured beside it (the peak drifts on a shared machine)."""
+"""Measurement primitives of the speed scripts: timing, FLOP counts, each row's torch.mm
+ceiling measured beside it (the peak drifts on a shared machine) and its matmul floor."""
 
 from __future__ import annotations
 

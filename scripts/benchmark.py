@@ -48,10 +48,10 @@ SECTIONS = ("sac", "rollouts", "model", "loop")
 
 
 def names_from(allowed: tuple[str, ...] | dict) -> Callable[[str], list[str]]:
-    """An argparse type: a comma-separated subset of `allowed`, so a misspelt name is a
-    one-line usage error (exit status 2) before any measurement starts."""
+    """An argparse type: a comma-separated subset of `allowed`, each name once, so a misspelt
+    name is a one-line usage error (exit status 2) before any measurement starts."""
     def parse(value: str) -> list[str]:
-        names = value.split(",")
+        names = list(dict.fromkeys(n.strip() for n in value.split(",")))  # in order, once
         unknown = [n for n in names if n not in allowed]
         if unknown:
             raise argparse.ArgumentTypeError(
@@ -67,12 +67,30 @@ def thread_count(value: str) -> int:
     return int(value)
 
 
+def device_here(value: str) -> torch.device:
+    """An argparse type: cpu, or a CUDA device that torch sees on this machine."""
+    try:
+        device = torch.device(value)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise argparse.ArgumentTypeError(f"{value!r} is not cpu, cuda or cuda:N")
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if (device.index or 0) >= count:
+            raise argparse.ArgumentTypeError(
+                f"{value!r}, but torch sees {count} CUDA device(s) here; choose cpu"
+                + (f" or cuda:0-{count - 1}" if count else ""))
+    return device
+
+
 def main() -> None:
     parser = script_parser(__doc__)
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke check")
     parser.add_argument("--threads", type=thread_count, default=0, help="torch threads (0: default)")
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", type=device_here, default=torch.device("cpu"),
+                        help="cpu, cuda or cuda:N")
     parser.add_argument("--malloc", choices=("tuned", "default"), default="tuned",
                         help="tuned: mbpo.allocator.keep_freed_memory(), as training does; "
                              "default: glibc's own settings, for a before/after")
@@ -87,12 +105,9 @@ def main() -> None:
                         help="comma-separated subset of fp32,bf16: the loop section's runs")
     args = parser.parse_args()
     chosen, loop_labels = args.sections, args.loop_precisions
-    if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
-        parser.error(f"argument --device: {args.device!r}, but torch sees no CUDA device here; "
-                     "choose cpu")
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    device = args.device
     backend, why = fp32_matmul.select(args.fp32_matmul)
     tuned = args.malloc == "tuned" and keep_freed_memory()
     torch.manual_seed(0)
