@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from script_args import script_parser
+from script_args import git_revision, script_parser, thread_count, whole_number
 
 from mbpo import fp32_matmul
 
@@ -117,9 +117,10 @@ def cases(pkg: str, bf16: bool) -> dict[str, Callable[[], None]]:
 
 def main() -> None:
     parser = script_parser(__doc__)
-    parser.add_argument("rev", help="git revision to compare against, e.g. HEAD~3 or a hash")
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("rev", type=git_revision,
+                        help="git revision to compare against, e.g. HEAD~3 or a hash")
+    parser.add_argument("--threads", type=thread_count, default=0, help="torch threads (0: default)")
+    parser.add_argument("--rounds", type=whole_number(1), default=7)
     parser.add_argument("--malloc", choices=("tuned", "default"), default="tuned")
     parser.add_argument("--only", choices=("SAC", "model", "rollout"), default="",
                         help="time only the cases whose name starts so (default: all)")

@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from provenance import code_commit, own_command
-from script_args import script_parser
+from script_args import script_parser, whole_number
 from suite_report import report
 from suite_runs import matched_horizon
 from suites import SUITES, Suite
@@ -160,17 +160,15 @@ def main() -> None:
     parser = script_parser(__doc__)
     parser.add_argument("--suite", required=True, choices=sorted(SUITES))
     parser.add_argument("out", type=Path)
-    parser.add_argument("--jobs", type=int, default=2, help="runs in parallel (1 thread each)")
+    parser.add_argument("--jobs", type=whole_number(1), default=2, help="runs in parallel (1 thread each)")
     parser.add_argument("--schedules", help="comma-separated subset of the suite's schedules "
                         "(e.g. an ablation: --schedules adaptive -- rollout.beta=10)")
-    parser.add_argument("--seeds", type=int, help="change the suite's number of seeds")
-    parser.add_argument("--steps", type=int, help="change the suite's env steps per run")
+    parser.add_argument("--seeds", type=whole_number(1), help="change the suite's number of seeds")
+    parser.add_argument("--steps", type=whole_number(1), help="change the suite's env steps per run")
     parser.add_argument("--report-only", action="store_true", help="only rewrite the report")
     argv = sys.argv[1:]
     extra = argv[argv.index("--") + 1:] if "--" in argv else []  # Hydra overrides for all runs
     args = parser.parse_args(argv[:argv.index("--")] if "--" in argv else argv)
-    if args.jobs < 1:
-        parser.error(f"--jobs must be >= 1, got {args.jobs}")
     for override in extra:  # each value would map to the same run directory
         key, _, value = override.lstrip("+~").partition("=")
         if key in IDENTITY_FREE and ("," in value or value.startswith(("range(", "choice("))):
@@ -178,9 +176,6 @@ def main() -> None:
                          "directories leave it out of their names; give each value its own "
                          "OUT_DIR and compare them with scripts/compare_suites.py")
     suite, out = SUITES[args.suite], args.out.resolve()
-    for name, value in (("seeds", args.seeds), ("steps", args.steps)):
-        if value is not None and value < 1:
-            parser.error(f"--{name} must be >= 1, got {value}")
     if args.seeds is not None:
         suite = dataclasses.replace(suite, seeds=args.seeds)
     if args.steps is not None:

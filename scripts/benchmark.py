@@ -38,7 +38,7 @@ from bench_sections import bench_model_training, bench_rollouts, bench_sac
 from bench_targets import check_targets, fmt, section_of
 from bench_timing import mm_peak
 from provenance import code_commit, cpu_name
-from script_args import script_parser
+from script_args import script_parser, thread_count
 
 from mbpo import fp32_matmul
 from mbpo.allocator import keep_freed_memory
@@ -58,13 +58,6 @@ def names_from(allowed: tuple[str, ...] | dict) -> Callable[[str], list[str]]:
                 f"unknown {', '.join(map(repr, unknown))}; choose from {', '.join(allowed)}")
         return names
     return parse
-
-
-def thread_count(value: str) -> int:
-    """An argparse type: 0 (torch's default) or a positive number of threads."""
-    if not value.isdigit():
-        raise argparse.ArgumentTypeError(f"{value!r} is not 0 or a positive whole number")
-    return int(value)
 
 
 def device_here(value: str) -> torch.device:

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from provenance import own_command, written_at
 from scipy import stats
-from script_args import script_parser
+from script_args import script_parser, whole_number
 from suite_runs import auc, groups_present, load_runs
 from suites import ANCHORS, SUITES, Suite
 
@@ -81,7 +81,7 @@ def main() -> None:
     parser.add_argument("a", type=Path)
     parser.add_argument("b", type=Path)
     parser.add_argument("--suite", required=True, choices=sorted(SUITES))
-    parser.add_argument("--steps", type=int, help="the suites' env steps per run, if changed")
+    parser.add_argument("--steps", type=whole_number(1), help="the suites' env steps per run, if changed")
     parser.add_argument("--group", default="adaptive", help="schedule (or ablation group)")
     parser.add_argument("--group-b", help="the group in DIR_B, if not --group")
     parser.add_argument("--solved", type=float, help="final eval return that counts as solved")

@@ -21,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_timing import timed  # noqa: E402
 from provenance import code_commit, cpu_name  # noqa: E402
-from script_args import script_parser  # noqa: E402
+from script_args import script_parser, thread_count, whole_number  # noqa: E402
 
 from mbpo import fp32_matmul  # noqa: E402
 
@@ -40,8 +40,8 @@ def onednn_linear(x: torch.Tensor, weight_t: torch.Tensor, bias: torch.Tensor) -
 
 def main() -> None:
     parser = script_parser(__doc__)
-    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: default)")
-    parser.add_argument("--repeats", type=int, default=200)
+    parser.add_argument("--threads", type=thread_count, default=0, help="torch threads (0: default)")
+    parser.add_argument("--repeats", type=whole_number(1), default=200)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)

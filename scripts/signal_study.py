@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from scipy.stats import spearmanr
-from script_args import script_parser
+from script_args import finite_number, script_parser, whole_number
 
 from mbpo.events import read_scalars
 from mbpo.uncertainty import SIGNALS
@@ -86,13 +86,15 @@ def main() -> None:
     parser = script_parser(__doc__)
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--out", type=Path, default=None, help="write report.md and plots")
-    parser.add_argument("--k", type=int, default=15, help="k of the true k-step error")
-    parser.add_argument("--freq", type=int, default=250, help="model_train_freq of the runs")
+    parser.add_argument("--k", type=whole_number(1), default=15, help="k of the true k-step error")
+    parser.add_argument("--freq", type=whole_number(1), default=250, help="model_train_freq of the runs")
     parser.add_argument("--signal", default="rollout", choices=SIGNALS)
-    parser.add_argument("--beta", type=float, default=None)
-    parser.add_argument("--h-min", type=int, default=1)
-    parser.add_argument("--h-max", type=int, default=15)
+    parser.add_argument("--beta", type=finite_number(0), default=None)
+    parser.add_argument("--h-min", type=whole_number(1), default=1)
+    parser.add_argument("--h-max", type=whole_number(1), default=15)
     args = parser.parse_args()
+    if args.h_min > args.h_max:
+        parser.error(f"--h-min ({args.h_min}) must be <= --h-max ({args.h_max})")
 
     runs = {f"{env_of(r)} {r.name}": paired(r, args.k, args.freq) for r in args.runs}
     lines = [f"Spearman rank correlation of each phase's signal with its model's true "

@@ -61,7 +61,7 @@ def test_a_list_flag_keeps_each_known_name_once_in_order():
     (["--loop-precisions", "fp16"], "argument --loop-precisions: unknown 'fp16'; choose from "
                                     "fp32, bf16"),
     (["--sections", ""], "argument --sections: unknown ''"),
-    (["--threads", "-1"], "argument --threads: '-1' is not 0 or a positive whole number"),
+    (["--threads", "-1"], "argument --threads: '-1' is not a whole number >= 0"),
     (["--device", "gpu"], "argument --device: 'gpu' is not cpu, cuda or cuda:N"),
     (["--device", "cuda:64"], "argument --device: 'cuda:64', but torch sees"),
 ])
