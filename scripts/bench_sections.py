@@ -1,6 +1,7 @@
 """The benchmark's component sections at MBPO's Hopper sizes: model rollouts (and the
 straightforward per-state way, for the speedup), model training (and fits to early stop),
-SAC updates. Each rate row is GFLOP/s against torch.mm and its own matmul floor."""
+SAC updates. Each rate row is GFLOP/s against torch.mm and its own matmul floor; each
+section runs in the `precisions` it is given (fp32, bf16)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from mbpo.schedules import RolloutPlan
 OBS, ACT = 11, 3  # Hopper-v5
 
 
-def bench_rollouts(device, quick) -> list[dict]:
+def bench_rollouts(device, quick, precisions) -> list[dict]:
     """A whole rollout phase: the first step of every start state, then H - 1 more."""
     n_start, chunk = (20_000 if quick else 100_000), 2048
     model = GaussianEnsemble(OBS, ACT, row_padding=True).to(device)  # 7 members, 4x200
@@ -34,7 +35,7 @@ def bench_rollouts(device, quick) -> list[dict]:
     for horizon in (1, 10):
         buffer = TransitionBuffer(OBS, ACT, n_start * horizon, device)
         plan = RolloutPlan(horizon)
-        for bf16 in (False, True):
+        for bf16 in (p == "bf16" for p in precisions):
             def run(bf16=bf16):
                 # Padded as a default run pads (row_padding); only a last chunk is affected.
                 first = first_step(model, agent.actor, start, chunk, bf16)
@@ -53,6 +54,8 @@ def bench_rollouts(device, quick) -> list[dict]:
                                    "gflops": flops / seconds / 1e9}, seconds, floor)
 
             rows.append(against_mm(device, bf16, measure))
+    if "fp32" not in precisions:  # the straightforward way is compared with batched fp32
+        return rows
     # The straightforward way: start state by start state, member by member, in Python.
     members = [nn.Sequential(nn.Linear(OBS + ACT, 200), nn.SiLU(), nn.Linear(200, 200), nn.SiLU(),
                              nn.Linear(200, 200), nn.SiLU(), nn.Linear(200, 200), nn.SiLU(),
@@ -94,10 +97,10 @@ def hopper_data(n: int) -> tuple[torch.Tensor, ...]:
     return tuple(torch.as_tensor(np.array(v), dtype=torch.float32) for v in out.values())
 
 
-def bench_model_training(device, quick) -> list[dict]:
+def bench_model_training(device, quick, precisions) -> list[dict]:
     data = [t.to(device) for t in hopper_data(10_000 if quick else 50_000)]
     rows = []
-    for bf16 in (False, True):
+    for bf16 in (p == "bf16" for p in precisions):
         torch.manual_seed(0)  # the same model whichever sections ran before
         model = GaussianEnsemble(OBS, ACT, row_padding=True).to(device)
         trainer = EnsembleTrainer(model, max_epochs=1 if quick else 2, patience=100, bf16=bf16)
@@ -142,7 +145,7 @@ def bench_model_training(device, quick) -> list[dict]:
 
         rows.append(against_mm(device, bf16, measure))
     for n in ((5_000,) if quick else (10_000, 50_000)):
-        for bf16 in (False, True):
+        for bf16 in (p == "bf16" for p in precisions):
             # Seeded per fit: the same initial model and minibatch draws in every run of the
             # benchmark, whichever sections ran before, so fits compare epoch for epoch.
             torch.manual_seed(0)
@@ -175,11 +178,11 @@ def eager_update_seconds(bf16: bool, device: torch.device, quick: bool) -> float
                  warmup=20)
 
 
-def bench_sac(device, quick) -> list[dict]:
+def bench_sac(device, quick, precisions) -> list[dict]:
     rows = []
     batch = sac_batch(256, device)
     for hidden in (256, 512):
-        for bf16 in (False, True):
+        for bf16 in (p == "bf16" for p in precisions):
             agent = SAC(OBS, ACT, np.full(ACT, -1.0), np.full(ACT, 1.0), hidden_size=hidden,
                         bf16=bf16, device=device)
             flops = count_flops(lambda: agent.update(batch))

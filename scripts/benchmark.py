@@ -2,7 +2,8 @@
 
 Usage: python scripts/benchmark.py OUT_DIR [--quick] [--threads N] [--device cpu|cuda]
                                    [--sections sac,rollouts,model,loop] [--malloc tuned|default]
-                                   [--loop-precisions fp32,bf16] [--fp32-matmul auto|mkl|onednn]
+                                   [--precisions fp32,bf16] [--loop-precisions fp32,bf16]
+                                   [--fp32-matmul auto|mkl|onednn]
 
 Measures in one process, prints a table and writes OUT_DIR/benchmark.json:
   - torch.mm GFLOP/s (fp32, bf16): the ceilings; every ratio below is taken against mm
@@ -15,6 +16,10 @@ Measures in one process, prints a table and writes OUT_DIR/benchmark.json:
     HalfCheetah-v5 at the peer library's settings, over two 250-step windows after the
     cold first model fit (each with a model fit and a rollout), with time shares and
     peak memory, in fp32 and in bf16.
+bf16 is measured by default only where it runs natively (mbpo.precision.native_bf16: a CUDA
+GPU from Ampere on, a CPU with AVX512-BF16 or AMX); elsewhere it is emulated, slower than
+fp32 and never chosen by precision=auto, and its 2048^3 matmul peak alone takes minutes.
+`--precisions fp32,bf16` measures it anyway.
 FLOPs are counted by torch.utils.flop_counter on the real calls, not estimated.
 Each rate row also gets its matmul floor (scripts/matmul_floor.py): its own matmul calls
 replayed alone. `floor_frac_of_mm` is how close to mm those shapes can get on this machine;
@@ -42,7 +47,7 @@ from script_args import script_parser, thread_count
 
 from mbpo import fp32_matmul
 from mbpo.allocator import keep_freed_memory
-from mbpo.precision import resolve_precision
+from mbpo.precision import native_bf16, resolve_precision
 
 SECTIONS = ("sac", "rollouts", "model", "loop")
 
@@ -77,6 +82,14 @@ def device_here(value: str) -> torch.device:
     return device
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+def default_precisions(device: torch.device) -> list[str]:
+    """fp32, and bf16 where it is native on `device`."""
+    return ["fp32", "bf16"] if native_bf16(device) else ["fp32"]
+
+
 def main() -> None:
     parser = script_parser(__doc__)
     parser.add_argument("out_dir", type=Path)
@@ -93,11 +106,16 @@ def main() -> None:
     parser.add_argument("--fp32-matmul", choices=fp32_matmul.BACKENDS, default="mkl",
                         help="CPU backend of fp32 matmuls, as a run's fp32_matmul= "
                              "(onednn only where a probe shows it stays fp32)")
-    parser.add_argument("--loop-precisions", type=names_from(LOOP_PRECISIONS),
-                        default=list(LOOP_PRECISIONS),
-                        help="comma-separated subset of fp32,bf16: the loop section's runs")
+    parser.add_argument("--precisions", type=names_from(PRECISIONS), default=None,
+                        help="comma-separated subset of fp32,bf16 for the mm peaks and the "
+                             "sac, rollouts and model sections (default: fp32, and bf16 "
+                             "where it is native on the device)")
+    parser.add_argument("--loop-precisions", type=names_from(LOOP_PRECISIONS), default=None,
+                        help="comma-separated subset of fp32,bf16: the loop section's runs "
+                             "(default: as --precisions)")
     args = parser.parse_args()
-    chosen, loop_labels = args.sections, args.loop_precisions
+    precisions = args.precisions or default_precisions(args.device)
+    chosen, loop_labels = args.sections, args.loop_precisions or precisions
     if args.threads:
         torch.set_num_threads(args.threads)
     device = args.device
@@ -109,7 +127,10 @@ def main() -> None:
               f"threads {torch.get_num_threads()} | device {device} | "
               f"malloc {'tuned' if tuned else 'default'} | fp32 matmuls {backend}"
               f"{f' ({why})' if why else ''} | precision=auto here: "
-              f"{resolve_precision('auto', device).describe()}")
+              f"{resolve_precision('auto', device).describe()} | measured in "
+              f"{', '.join(precisions)}"
+              + ("" if args.precisions or "bf16" in precisions else
+                 " (bf16 is not native here; --precisions fp32,bf16 measures it)"))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     out_file = args.out_dir / "benchmark.json"
 
@@ -118,14 +139,15 @@ def main() -> None:
         out_file.write_text(json.dumps({"machine": header, "date": time.strftime("%Y-%m-%d %H:%M"),
                                         "rows": rows, "targets": targets}, indent=2))
 
-    peaks = {"fp32": mm_peak(device, torch.float32), "bf16": mm_peak(device, torch.bfloat16)}
+    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+    peaks = {p: mm_peak(device, dtypes[p]) for p in precisions}
     rows = [{"name": "torch.mm 2048^3", "precision": p, "gflops": g} for p, g in peaks.items()]
     print(header)
     for row in rows:
         print(fmt(row), flush=True)
     available = {
         "sac": [bench_sac], "rollouts": [bench_rollouts], "model": [bench_model_training],
-        "loop": [lambda d, q, label=label: bench_loop(d, q, label)
+        "loop": [lambda d, q, _, label=label: bench_loop(d, q, label)
                  for label in loop_labels],
     }
     if set(chosen) != set(available) and out_file.is_file():  # keep the other sections' rows
@@ -133,7 +155,7 @@ def main() -> None:
                 if section_of(r["name"]) not in chosen and not r["name"].startswith("torch.mm")]
         rows += kept
     for section in (f for name in chosen for f in available[name]):
-        new_rows = section(device, args.quick)
+        new_rows = section(device, args.quick, precisions)
         for row in new_rows:
             print(fmt(row), flush=True)
         rows += new_rows
