@@ -2,15 +2,16 @@
 
 Usage: python scripts/ab_speed.py REV [--threads N] [--rounds N] [--malloc tuned|default]
                                      [--only SAC|model|rollout] [--fp32-matmul auto|mkl|onednn]
+                                     [--precisions fp32,bf16]
 
 On a shared machine the matmul ceiling drifts by 10-30% within minutes, so two benchmark
 runs minutes apart cannot show a 10% change. This script imports REV's `mbpo` package as
 `mbpo_ref` next to the working tree's `mbpo` and times both on the same inputs in
 alternating rounds (SAC update at 2x256 and 2x512, one model-training epoch on 10k
 transitions, a rollout phase of 20k start states at H=5 with no sample ending and one with
-a fifth ending at random per step, so that row counts vary as in a run; fp32 and bf16),
-then prints
-the median time of each and their ratio. The allocator setting is process-wide, so it is
+a fifth ending at random per step, so that row counts vary as in a run), in fp32 and, where
+the CPU runs it natively or --precisions asks, bf16, then prints the median time of each
+and their ratio. The allocator setting is process-wide, so it is
 compared by running the script twice (--malloc default / tuned).
 """
 
@@ -28,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from script_args import git_revision, script_parser, thread_count, whole_number
+from bench_timing import DTYPES, default_precisions
+from script_args import git_revision, names_from, script_parser, thread_count, whole_number
 
 from mbpo import fp32_matmul
 
@@ -127,7 +129,11 @@ def main() -> None:
     parser.add_argument("--fp32-matmul", choices=fp32_matmul.BACKENDS, default="mkl",
                         help="CPU backend of fp32 matmuls for both trees (process-wide; "
                              "mkl, torch's default, is what a revision before it ran)")
+    parser.add_argument("--precisions", type=names_from(DTYPES), default=None,
+                        help="comma-separated subset of fp32,bf16 (default: fp32, and bf16 "
+                             "where this CPU runs it natively)")
     args = parser.parse_args()
+    precisions = args.precisions or default_precisions(torch.device("cpu"))
     if args.threads:
         torch.set_num_threads(args.threads)
     from mbpo.allocator import keep_freed_memory
@@ -141,10 +147,10 @@ def main() -> None:
     print(f"this tree ({here}) vs {rev} | torch {torch.__version__} | threads "
           f"{torch.get_num_threads()} | malloc {'tuned' if tuned else 'default'} | "
           f"fp32 matmuls {backend} | "
-          f"median of {args.rounds} alternating rounds")
+          f"median of {args.rounds} alternating rounds | {', '.join(precisions)}")
     with tempfile.TemporaryDirectory() as tmp:
         import_revision(args.rev, Path(tmp))
-        for bf16 in (False, True):
+        for bf16 in (p == "bf16" for p in precisions):
             new, ref = cases("mbpo", bf16), cases("mbpo_ref", bf16)
             for name in (n for n in new if n.startswith(args.only)):
                 times: dict[str, list[float]] = {"ref": [], "new": []}

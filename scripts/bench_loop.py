@@ -8,14 +8,14 @@ import resource
 import tempfile
 from pathlib import Path
 
+from bench_timing import DTYPES
 from peak_rss import reset_peak_rss
 
 from mbpo.precision import resolve_precision
 
-LOOP_PRECISIONS = {  # row label -> overrides; auto is fp32 until a check clears bf16
-    "fp32": ["precision=fp32"],
-    "bf16": ["precision=bf16"],  # SAC, model training and rollouts
-}
+# row label -> overrides: each precision for all three components (SAC, model training,
+# rollouts), whatever precision=auto would pick on the machine
+LOOP_PRECISIONS = {p: [f"precision={p}"] for p in DTYPES}
 
 
 def resident_gib() -> float:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ from mbpo.schedules import RolloutPlan
 OBS, ACT = 11, 3  # Hopper-v5
 
 
-def bench_rollouts(device, quick, precisions) -> list[dict]:
+def bench_rollouts(device: torch.device, quick: bool, precisions: Sequence[str]) -> list[dict]:
     """A whole rollout phase: the first step of every start state, then H - 1 more."""
     n_start, chunk = (20_000 if quick else 100_000), 2048
     model = GaussianEnsemble(OBS, ACT, row_padding=True).to(device)  # 7 members, 4x200
@@ -97,7 +98,8 @@ def hopper_data(n: int) -> tuple[torch.Tensor, ...]:
     return tuple(torch.as_tensor(np.array(v), dtype=torch.float32) for v in out.values())
 
 
-def bench_model_training(device, quick, precisions) -> list[dict]:
+def bench_model_training(device: torch.device, quick: bool,
+                         precisions: Sequence[str]) -> list[dict]:
     data = [t.to(device) for t in hopper_data(10_000 if quick else 50_000)]
     rows = []
     for bf16 in (p == "bf16" for p in precisions):
@@ -178,7 +180,7 @@ def eager_update_seconds(bf16: bool, device: torch.device, quick: bool) -> float
                  warmup=20)
 
 
-def bench_sac(device, quick, precisions) -> list[dict]:
+def bench_sac(device: torch.device, quick: bool, precisions: Sequence[str]) -> list[dict]:
     rows = []
     batch = sac_batch(256, device)
     for hidden in (256, 512):

@@ -9,6 +9,17 @@ from collections.abc import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from mbpo.precision import native_bf16
+
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}  # the precisions the scripts time
+
+
+def default_precisions(device: torch.device) -> list[str]:
+    """fp32, and bf16 where it is native on `device`: emulated bf16 (a CPU without
+    AVX512-BF16) is slower than fp32 and never picked by precision=auto, and timing it
+    (2048^3 mm peaks included) took over ten minutes of a --quick benchmark."""
+    return list(DTYPES) if native_bf16(device) else ["fp32"]
+
 
 def timed(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
     """Mean seconds per call after `warmup` untimed calls."""

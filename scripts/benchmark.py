@@ -5,21 +5,22 @@ Usage: python scripts/benchmark.py OUT_DIR [--quick] [--threads N] [--device cpu
                                    [--precisions fp32,bf16] [--loop-precisions fp32,bf16]
                                    [--fp32-matmul auto|mkl|onednn]
 
-Measures in one process, prints a table and writes OUT_DIR/benchmark.json:
-  - torch.mm GFLOP/s (fp32, bf16): the ceilings; every ratio below is taken against mm
-    measured right before and after its own row, as the peak drifts on a shared machine;
+Measures in one process, in each of --precisions, prints a table and writes
+OUT_DIR/benchmark.json:
+  - torch.mm GFLOP/s: the ceilings; every ratio below is taken against mm measured right
+    before and after its own row, as the peak drifts on a shared machine;
   - model rollouts at MBPO's settings (7 members, 4x200, 100k start states, H=1 and 10,
-    policy included), fp32 and bf16, and the straightforward per-state, per-member way;
+    policy included), and the straightforward per-state, per-member way (fp32);
   - model training on real Hopper data: samples/s, GFLOP/s, and wall time to early stop;
-  - SAC updates at batch 256, 2x256 and 2x512, fp32 and bf16;
+  - SAC updates at batch 256, 2x256 and 2x512;
   - the full loop's steady-state env steps/s on Hopper-v5 (MBPO's settings) and on
     HalfCheetah-v5 at the peer library's settings, over two 250-step windows after the
     cold first model fit (each with a model fit and a rollout), with time shares and
-    peak memory, in fp32 and in bf16.
-bf16 is measured by default only where it runs natively (mbpo.precision.native_bf16: a CUDA
-GPU from Ampere on, a CPU with AVX512-BF16 or AMX); elsewhere it is emulated, slower than
-fp32 and never chosen by precision=auto, and its 2048^3 matmul peak alone takes minutes.
-`--precisions fp32,bf16` measures it anyway.
+    peak memory (in each of --loop-precisions, by default the same).
+--precisions defaults to fp32, and bf16 too where it runs natively (mbpo.precision.
+native_bf16: a CUDA GPU from Ampere on, a CPU with AVX512-BF16 or AMX); elsewhere bf16 is
+emulated, slower than fp32 and never chosen by precision=auto, and its 2048^3 matmul peaks
+alone take minutes. `--precisions fp32,bf16` measures it anyway.
 FLOPs are counted by torch.utils.flop_counter on the real calls, not estimated.
 Each rate row also gets its matmul floor (scripts/matmul_floor.py): its own matmul calls
 replayed alone. `floor_frac_of_mm` is how close to mm those shapes can get on this machine;
@@ -34,35 +35,21 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import torch
 from bench_loop import LOOP_PRECISIONS, bench_loop
 from bench_sections import bench_model_training, bench_rollouts, bench_sac
 from bench_targets import check_targets, fmt, section_of
-from bench_timing import mm_peak
+from bench_timing import DTYPES, default_precisions, mm_peak
 from provenance import code_commit, cpu_name
-from script_args import script_parser, thread_count
+from script_args import names_from, script_parser, thread_count
 
 from mbpo import fp32_matmul
 from mbpo.allocator import keep_freed_memory
-from mbpo.precision import native_bf16, resolve_precision
+from mbpo.precision import resolve_precision
 
 SECTIONS = ("sac", "rollouts", "model", "loop")
-
-
-def names_from(allowed: tuple[str, ...] | dict) -> Callable[[str], list[str]]:
-    """An argparse type: a comma-separated subset of `allowed`, each name once, so a misspelt
-    name is a one-line usage error (exit status 2) before any measurement starts."""
-    def parse(value: str) -> list[str]:
-        names = list(dict.fromkeys(n.strip() for n in value.split(",")))  # in order, once
-        unknown = [n for n in names if n not in allowed]
-        if unknown:
-            raise argparse.ArgumentTypeError(
-                f"unknown {', '.join(map(repr, unknown))}; choose from {', '.join(allowed)}")
-        return names
-    return parse
 
 
 def device_here(value: str) -> torch.device:
@@ -82,14 +69,6 @@ def device_here(value: str) -> torch.device:
     return device
 
 
-PRECISIONS = ("fp32", "bf16")
-
-
-def default_precisions(device: torch.device) -> list[str]:
-    """fp32, and bf16 where it is native on `device`."""
-    return ["fp32", "bf16"] if native_bf16(device) else ["fp32"]
-
-
 def main() -> None:
     parser = script_parser(__doc__)
     parser.add_argument("out_dir", type=Path)
@@ -106,7 +85,7 @@ def main() -> None:
     parser.add_argument("--fp32-matmul", choices=fp32_matmul.BACKENDS, default="mkl",
                         help="CPU backend of fp32 matmuls, as a run's fp32_matmul= "
                              "(onednn only where a probe shows it stays fp32)")
-    parser.add_argument("--precisions", type=names_from(PRECISIONS), default=None,
+    parser.add_argument("--precisions", type=names_from(DTYPES), default=None,
                         help="comma-separated subset of fp32,bf16 for the mm peaks and the "
                              "sac, rollouts and model sections (default: fp32, and bf16 "
                              "where it is native on the device)")
@@ -129,7 +108,8 @@ def main() -> None:
               f"{f' ({why})' if why else ''} | precision=auto here: "
               f"{resolve_precision('auto', device).describe()} | measured in "
               f"{', '.join(precisions)}"
-              + ("" if args.precisions or "bf16" in precisions else
+              + (f", loop in {', '.join(loop_labels)}" if loop_labels != precisions else "")
+              + ("" if "bf16" in precisions + loop_labels or args.precisions else
                  " (bf16 is not native here; --precisions fp32,bf16 measures it)"))
     args.out_dir.mkdir(parents=True, exist_ok=True)
     out_file = args.out_dir / "benchmark.json"
@@ -139,8 +119,7 @@ def main() -> None:
         out_file.write_text(json.dumps({"machine": header, "date": time.strftime("%Y-%m-%d %H:%M"),
                                         "rows": rows, "targets": targets}, indent=2))
 
-    dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
-    peaks = {p: mm_peak(device, dtypes[p]) for p in precisions}
+    peaks = {p: mm_peak(device, DTYPES[p]) for p in precisions}
     rows = [{"name": "torch.mm 2048^3", "precision": p, "gflops": g} for p, g in peaks.items()]
     print(header)
     for row in rows:

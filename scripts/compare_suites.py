@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 from provenance import own_command, written_at
 from scipy import stats
-from script_args import script_parser, whole_number
+from script_args import finite_number, script_parser, whole_number
 from suite_runs import auc, groups_present, load_runs
 from suites import ANCHORS, SUITES, Suite
 
@@ -84,7 +84,7 @@ def main() -> None:
     parser.add_argument("--steps", type=whole_number(1), help="the suites' env steps per run, if changed")
     parser.add_argument("--group", default="adaptive", help="schedule (or ablation group)")
     parser.add_argument("--group-b", help="the group in DIR_B, if not --group")
-    parser.add_argument("--solved", type=float, help="final eval return that counts as solved")
+    parser.add_argument("--solved", type=finite_number(), help="final eval return that counts as solved")
     parser.add_argument("--out", type=Path, help="also write the comparison to this .md file")
     args = parser.parse_args()
     if args.out is not None and args.out.suffix != ".md":

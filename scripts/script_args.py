@@ -26,6 +26,19 @@ def script_parser(doc: str | None) -> OneLineErrors:
     return OneLineErrors(description=doc.strip().splitlines()[0] if doc else None)
 
 
+def names_from(allowed: tuple[str, ...] | dict) -> Callable[[str], list[str]]:
+    """An argparse type: a comma-separated subset of `allowed`, each name once, so a misspelt
+    name is a one-line usage error (exit status 2) before any measurement starts."""
+    def parse(value: str) -> list[str]:
+        names = list(dict.fromkeys(n.strip() for n in value.split(",")))  # in order, once
+        unknown = [n for n in names if n not in allowed]
+        if unknown:
+            raise argparse.ArgumentTypeError(
+                f"unknown {', '.join(map(repr, unknown))}; choose from {', '.join(allowed)}")
+        return names
+    return parse
+
+
 def whole_number(least: int) -> Callable[[str], int]:
     """An argparse type: a whole number >= `least` (`--threads -1` or `--rounds 0` would
     otherwise be taken as given and fail, or mean something else, later)."""
@@ -40,15 +53,18 @@ def whole_number(least: int) -> Callable[[str], int]:
     return parse
 
 
-def finite_number(least: float) -> Callable[[str], float]:
-    """An argparse type: a finite number >= `least` (float() alone takes nan and inf)."""
+def finite_number(least: float | None = None) -> Callable[[str], float]:
+    """An argparse type: a finite number, >= `least` if given (float() alone takes nan and
+    inf, which would pass every later comparison as False)."""
+    bound = "" if least is None else f" >= {least:g}"
+
     def parse(value: str) -> float:
         try:
             number = float(value)
         except ValueError:
             number = math.nan
-        if not (math.isfinite(number) and number >= least):
-            raise argparse.ArgumentTypeError(f"{value!r} is not a finite number >= {least:g}")
+        if not (math.isfinite(number) and (least is None or number >= least)):
+            raise argparse.ArgumentTypeError(f"{value!r} is not a finite number{bound}")
         return number
     return parse
 
@@ -56,12 +72,19 @@ def finite_number(least: float) -> Callable[[str], float]:
 def git_revision(value: str) -> str:
     """An argparse type: a revision of this repository's git history (a branch, tag or
     hash), checked before a script builds trees or runs anything from it."""
-    found = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--verify", "--quiet",
-                            f"{value}^{{commit}}"], capture_output=True, text=True)
-    if found.returncode != 0:
+    def git(*args: str) -> bool:
+        try:
+            return subprocess.run(["git", "-C", str(ROOT), *args], capture_output=True).returncode == 0
+        except OSError:  # no git on this machine
+            return False
+
+    if not git("rev-parse", "--verify", "--quiet", f"{value}^{{commit}}"):
+        if not git("rev-parse", "--git-dir"):
+            raise argparse.ArgumentTypeError(f"{value!r} needs git and a git checkout of the "
+                                             f"project; {ROOT} is not one (or git is missing)")
         raise argparse.ArgumentTypeError(f"{value!r} is not a commit of {ROOT}'s git history")
     return value
 
 
-# torch threads: 0 keeps torch's default, N sets N
 thread_count = whole_number(0)
+"""torch threads: 0 keeps torch's default (one per core), N sets N."""

@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-import benchmark  # noqa: E402
+import bench_timing  # noqa: E402
 from bench_targets import PEER_HALFCHEETAH_STEPS_PER_S, check_targets, fmt  # noqa: E402
-from benchmark import default_precisions, names_from  # noqa: E402
+from bench_timing import default_precisions  # noqa: E402
+from script_args import names_from  # noqa: E402
 
 
 def sac_row(precision: str, frac: float, updates_per_s: float) -> dict:
@@ -23,6 +25,7 @@ def sac_row(precision: str, frac: float, updates_per_s: float) -> dict:
 
 def test_each_target_is_met_or_missed_by_its_own_row():
     rows = [sac_row("fp32", 0.80, 100.0), sac_row("bf16", 0.50, 170.0)]
+    assert check_targets(rows[:1])[-1].startswith("---- the bf16 targets: bf16 was not measured")
     lines = check_targets(rows)
     assert ("MET  SAC 2x512 >= 75% of mm [fp32]: 0.8 (its matmuls alone: 0.9; with eager "
             "PyTorch's 1.25 ms per update: 0.8)") in lines
@@ -80,8 +83,19 @@ def test_a_bad_flag_is_refused_before_any_work(tmp_path, flags, named):
 def test_bf16_is_measured_by_default_only_where_it_is_native(monkeypatch):
     """Emulated bf16 (a CPU without AVX512-BF16) is slower than fp32 and never chosen by
     precision=auto; its 2048^3 mm peaks alone kept --quick busy for over ten minutes."""
-    cpu = benchmark.torch.device("cpu")
-    monkeypatch.setattr(benchmark, "native_bf16", lambda device: False)
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(bench_timing, "native_bf16", lambda device: False)
     assert default_precisions(cpu) == ["fp32"]
-    monkeypatch.setattr(benchmark, "native_bf16", lambda device: True)
+    monkeypatch.setattr(bench_timing, "native_bf16", lambda device: True)
     assert default_precisions(cpu) == ["fp32", "bf16"]
+
+
+def test_the_peer_target_says_so_when_only_fp32_was_measured():
+    """Where bf16 is not native the loop runs fp32 only: the bf16 target gets a line that
+    says it was not judged, and the fp32 ratio, instead of vanishing."""
+    rate = 1.6 * PEER_HALFCHEETAH_STEPS_PER_S
+    lines = check_targets([{"name": "HalfCheetah-v5, peer settings", "precision": "fp32",
+                            "env_steps_per_s": rate}])
+    assert lines == ["---- full loop, HalfCheetah peer settings: the 1.8x target is bf16's, "
+                     f"which was not measured; fp32 ran 1.60x the peer's "
+                     f"{PEER_HALFCHEETAH_STEPS_PER_S} env steps/s"]

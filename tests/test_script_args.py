@@ -48,6 +48,8 @@ def test_an_unknown_option_is_one_line_and_exit_status_2(script):
      "argument --steps: '-3' is not a whole number >= 1"),
     ("signal_study.py", ["{out}", "--beta", "nan"], "argument --beta: 'nan' is not a finite "
                                                     "number >= 0"),
+    ("compare_suites.py", ["{out}", "{out}", "--suite", "hopper20", "--solved", "nan"],
+     "argument --solved: 'nan' is not a finite number"),
     ("signal_study.py", ["{out}", "--h-min", "5", "--h-max", "3"],
      "--h-min (5) must be <= --h-max (3)"),
     ("same_scalars.py", ["--base", "no-such-rev", "--out", "{out}"],
@@ -69,7 +71,9 @@ def test_a_bad_number_or_revision_is_refused_before_any_work(tmp_path, script, f
 def test_number_types_take_what_is_allowed_and_name_what_is_not():
     assert thread_count("0") == 0 and thread_count("3") == 3
     assert whole_number(1)(" 7") == 7 and finite_number(0)("2.5") == 2.5
+    assert finite_number()("-310.5") == -310.5  # a return may be negative
     for parse, value in ((thread_count, "-1"), (whole_number(1), "0"), (whole_number(1), "1e3"),
-                         (finite_number(0), "inf"), (finite_number(0), "-0.1")):
+                         (finite_number(0), "inf"), (finite_number(0), "-0.1"),
+                         (finite_number(), "nan")):
         with pytest.raises(argparse.ArgumentTypeError, match=repr(value)):
             parse(value)
