@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 
 from provenance import code_commit, own_command
-from script_args import script_parser, whole_number
+from script_args import config_options, script_parser, whole_number
 from suite_report import report
 from suite_runs import matched_horizon
 from suites import SUITES, Suite
@@ -183,10 +183,9 @@ def main() -> None:
         suite = dataclasses.replace(suite, total_steps=args.steps, budgets=budgets)
     if args.schedules is not None:
         chosen = tuple(args.schedules.split(","))
-        options = {p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "rollout")
-                   .glob("*.yaml")}  # the suite's own, or another arm such as `none`
-        if not chosen or not set(chosen) <= set(suite.schedules) | options:
-            parser.error(f"--schedules must name rollout options ({','.join(sorted(options))}), "
+        options = config_options("rollout")  # the suite's own, or another arm such as `none`
+        if not chosen or not set(chosen) <= set(suite.schedules) | set(options):
+            parser.error(f"--schedules must name rollout options ({','.join(options)}), "
                          f"got {args.schedules}")
     to_run = dataclasses.replace(suite, schedules=chosen) if args.schedules else suite
     matched = to_run.matched_fixed and "fixed" in to_run.schedules

@@ -32,14 +32,14 @@ def resident_gib() -> float:
 def bench_loop(device, quick, label: str) -> list[dict]:
     from hydra import compose, initialize_config_dir
 
-    from mbpo.config import register_configs
+    from mbpo.config import CONF_DIR, register_configs
     from mbpo.events import read_scalars
     from mbpo.logger import RunLogger
     from mbpo.loop import run_mbpo
     from mbpo.train import build, run_settings, seed_everything, start_state
 
     register_configs()
-    conf = str(Path(__file__).resolve().parents[1] / "conf")
+    conf = str(CONF_DIR)
     # Steady state: the first window after the random steps holds the cold first model fit
     # and is discarded; the measured windows each start with a warm model fit and rollout.
     window, measured = 250, (1 if quick else 2)

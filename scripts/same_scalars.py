@@ -17,7 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from script_args import git_revision, script_parser
+from script_args import config_options, git_revision, script_parser
 
 from mbpo.events import read_scalars
 
@@ -60,8 +60,8 @@ def main() -> None:
     parser = script_parser(__doc__)
     parser.add_argument("--base", type=git_revision, default="HEAD", help="revision to compare against")
     parser.add_argument("--out", type=Path, default=None, help="keep the runs here")
-    envs = sorted(p.stem for p in (ROOT / "conf" / "env").glob("*.yaml"))
-    parser.add_argument("--env", nargs="+", choices=envs, default=["hopper", "inverted_pendulum"])
+    parser.add_argument("--env", nargs="+", choices=config_options("env"),
+                        default=["hopper", "inverted_pendulum"])
     args = parser.parse_args()
     out = args.out or Path(tempfile.mkdtemp(prefix="same_scalars_"))
     worktree = out / "base_tree"

@@ -86,5 +86,13 @@ def git_revision(value: str) -> str:
     return value
 
 
+def config_options(group: str) -> list[str]:
+    """The options of a config group (`env`, `rollout`, ...) where `python -m mbpo.train`
+    finds them (mbpo.config.CONF_DIR: the checkout's conf/, or the installed package's)."""
+    from mbpo.config import CONF_DIR  # here, not at the top: most scripts never need Hydra
+
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
 thread_count = whole_number(0)
 """torch threads: 0 keeps torch's default (one per core), N sets N."""

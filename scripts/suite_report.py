@@ -18,6 +18,7 @@ from provenance import own_command, written_at  # noqa: E402
 from suite_runs import Run, auc, groups_of, groups_ran, load_runs, mean_of  # noqa: E402
 from suites import ANCHORS, Suite  # noqa: E402
 
+from mbpo.config import CONF_DIR  # noqa: E402
 from mbpo.report import Scalars, band_plot, fmt_ci, value_at  # noqa: E402
 
 
@@ -112,8 +113,7 @@ def pooled(runs: list[Scalars], tag: str) -> tuple[list[int], list[np.ndarray]]:
 
 
 def default_beta() -> float:
-    conf = Path(__file__).resolve().parents[1] / "conf" / "rollout" / "adaptive.yaml"
-    return float(yaml.safe_load(conf.read_text())["beta"])
+    return float(yaml.safe_load((CONF_DIR / "rollout" / "adaptive.yaml").read_text())["beta"])
 
 
 def plot_horizons(suite: Suite, runs: list[Run], path: Path) -> None:
